@@ -1,0 +1,74 @@
+# TinyTrain reproduction suite. `make help` lists the targets; `make` is the DAG.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PROFILE ?= default
+PYTHON_BOOT ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+KERNEL := tinytrain
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# glibc's allocator dominates CPU training time at batch >= 25 (see README): must be set
+# before the process starts, so it lives here and in the kernel spec.
+export GLIBC_TUNABLES := glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
+export PYTHONHASHSEED := 0
+# Weights travel beside the checkout on CI and dev machines; elsewhere `make weights` downloads.
+SHARED_WEIGHTS := $(abspath ../shared/weights/tiny-training)
+ifeq ($(origin TINYTRAIN_WEIGHTS_DIR), undefined)
+ifneq ($(wildcard $(SHARED_WEIGHTS)/mcunet-5fps.pkl),)
+export TINYTRAIN_WEIGHTS_DIR := $(SHARED_WEIGHTS)
+endif
+endif
+
+.PHONY: help setup weights data fixture domain reproduce test unit nbval bench lint clean
+
+help: ## show this help
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  PROFILE=smoke|default|paper (now: $(PROFILE))"
+
+setup: $(VENV)/.installed ## create .venv (Python 3.11) with the pinned dependencies and the Jupyter kernel
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "TinyTrain (.venv)" >/dev/null
+	$(PY) -m tinytrain_core.kernelspec $(KERNEL)
+	@touch $@
+
+weights: setup ## place the three ImageNet weight files in data/weights/ (sha256-checked)
+	$(PY) -m tinytrain_core.weights
+
+data: setup ## install the embedded sources and render all domains + episodes for PROFILE
+	$(PY) -m tinytrain_core.data build --profile $(PROFILE)
+
+fixture: setup ## generate the tiny font-glyph fixture domains used by smoke runs and CI (seconds)
+	$(PY) -m tinytrain_core.data fixture
+
+domain: setup ## turn a folder of class subfolders into a domain: make domain SRC=path NAME=name
+	@test -n "$(SRC)" -a -n "$(NAME)" || { echo "usage: make domain SRC=path/to/folder NAME=name"; exit 2; }
+	$(PY) -m tinytrain_core.data domain --src "$(SRC)" --name "$(NAME)"
+
+reproduce: setup weights data ## run every numbered notebook in order for PROFILE; tables -> results/PROFILE, figures -> figures/PROFILE
+	@mkdir -p results/$(PROFILE)/notebooks
+	@set -e; for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb (profile $(PROFILE))"; \
+	  $(VENV)/bin/papermill "$$nb" "results/$(PROFILE)/notebooks/$$(basename $$nb)" \
+	    -k $(KERNEL) --cwd notebooks -p profile $(PROFILE) --progress-bar; \
+	done
+
+test: setup fixture unit nbval ## unit tests + nbval of the notebooks with their smoke parameters
+
+unit: setup
+	$(PY) -m pytest -q tests
+
+nbval: setup fixture
+	$(PY) -m pytest -q --nbval-lax --nbval-kernel-name $(KERNEL) -p no:cacheprovider $(NOTEBOOKS)
+
+bench: setup ## print speed ratios measured in one run (sparse vs full training step, selection share)
+	$(PY) -m tinytrain_core.bench
+
+lint: setup ## static checks (ruff)
+	$(VENV)/bin/ruff check tinytrain_core tests
+
+clean: ## remove generated results of PROFILE=smoke, caches and executed notebooks (keeps data/ and .venv)
+	rm -rf results/smoke figures/smoke .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
