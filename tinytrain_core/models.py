@@ -18,9 +18,8 @@ float network, so we leave it out (the ImageNet check in tests passes either way
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -107,7 +106,7 @@ class Backbone(nn.Module):
         units = iter(ConvUnit(s) for s in shapes)
         self.first_conv = next(units)
         blocks, cin = [], FIRST_CHANNELS
-        for k, e, cout, stride in BLOCKS[name]:
+        for _k, e, cout, stride in BLOCKS[name]:
             pw1 = next(units) if e != 1 else None
             blocks.append(Block(pw1, next(units), next(units), stride == 1 and cin == cout))
             cin = cout

@@ -183,10 +183,9 @@ def load_imagenet(net: TinyNet, load_classifier: bool = True, path: Path | None 
 def main() -> None:
     """`python -m tinytrain_core.weights` (what `make weights` runs)."""
     try:
-        for p in fetch():
-            pass
+        fetch()
     except (WeightsMissing, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
