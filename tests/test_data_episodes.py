@@ -1,0 +1,148 @@
+"""Data room on the font fixture: sampler invariants, tensors, augmentation, bring-your-own
+domain, bad input. Everything runs in a temporary data folder, in seconds."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tinytrain_core import data as D
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fixture_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    old = os.environ.get("TINYTRAIN_DATA_DIR")
+    os.environ["TINYTRAIN_DATA_DIR"] = str(root)
+    D.build_fixture()
+    yield root
+    if old is None:
+        del os.environ["TINYTRAIN_DATA_DIR"]
+    else:
+        os.environ["TINYTRAIN_DATA_DIR"] = old
+
+
+CAPS = D.EpisodeConfig(max_ways=12, min_ways=5, max_query_per_class=4, max_support=40,
+                       max_support_per_class=6)
+
+
+def test_domains_listed_and_loaded():
+    assert D.list_domains("smoke") == ["fixture_base", "fixture_a", "fixture_b"]
+    assert D.base_domain("smoke") == "fixture_base"
+    assert D.target_domains("smoke") == ["fixture_a", "fixture_b"]
+    d = D.load_domain("fixture_base", "smoke")
+    assert d.role == "base" and d.classes("train") and d.classes("test")
+    splits = [set(d.classes(s)) for s in ("train", "val", "test")]
+    assert not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
+    assert all(p.is_file() for p in d.images(d.classes("test")[0]))
+    assert len(D.manifest_hash("smoke")) == 12
+
+
+def test_unknown_and_unbuilt_domains():
+    with pytest.raises(ValueError, match="known domains"):
+        D.load_domain("nope", "smoke")
+    with pytest.raises(FileNotFoundError, match="make data"):
+        D.load_domain("cards", "default")
+
+
+@pytest.mark.parametrize("name", ["fixture_a", "fixture_b"])
+def test_variable_sampler_invariants(name):
+    eps = [D.sample_episode(name, "test", i, CAPS, seed=0, profile="smoke") for i in range(30)]
+    d = D.load_domain(name, "smoke")
+    ways = set()
+    for ep in eps:
+        assert CAPS.min_ways <= ep.n_way <= min(CAPS.max_ways, len(d.classes("test")))
+        assert len(set(ep.classes)) == ep.n_way and set(ep.classes) <= set(d.classes("test"))
+        shots = ep.shots()
+        assert min(shots) >= 1 and max(shots) <= CAPS.max_support_per_class
+        assert len(ep.support) <= max(CAPS.max_support, ep.n_way)
+        q = np.bincount([y for _, y in ep.query], minlength=ep.n_way)
+        assert q.min() >= 1 and q.max() <= CAPS.max_query_per_class and len(set(q)) == 1
+        assert not {p for p, _ in ep.support} & {p for p, _ in ep.query}
+        for p, y in ep.support + ep.query:  # label matches the class folder
+            assert os.path.basename(os.path.dirname(p)) == ep.classes[y]
+        ways.add(ep.n_way)
+    assert len(ways) > 1, "variable sampler never varied the way"
+
+
+def test_pure_function_and_seed_dependence():
+    a = D.sample_episode("fixture_a", "test", 3, CAPS, seed=1, profile="smoke")
+    b = D.sample_episode("fixture_a", "test", 3, CAPS, seed=1, profile="smoke")
+    assert (a.classes, a.support, a.query) == (b.classes, b.support, b.query)
+    c = D.sample_episode("fixture_a", "test", 3, CAPS, seed=2, profile="smoke")
+    e = D.sample_episode("fixture_a", "test", 4, CAPS, seed=1, profile="smoke")
+    assert (c.classes, c.support) != (a.classes, a.support)
+    assert (e.classes, e.support) != (a.classes, a.support)
+
+
+def test_cache_reused_and_prefix_stable(fixture_root):
+    cfg = D.EpisodeConfig(mode="fixed", ways=5, shots=2, queries=3)
+    long = D.sample_episodes("fixture_b", "test", 6, cfg, seed=0, profile="smoke")
+    files = list((fixture_root / "episodes" / "smoke").glob("fixture_b_test_fixed*.json"))
+    assert len(files) == 1
+    short = D.sample_episodes("fixture_b", "test", 4, cfg, seed=0, profile="smoke")
+    assert [e.support for e in short] == [e.support for e in long[:4]]
+    fresh = D.sample_episode("fixture_b", "test", 5, cfg, seed=0, profile="smoke")
+    assert fresh.query == long[5].query
+    for ep in long:
+        assert ep.n_way == 5 and ep.shots() == [2] * 5 and len(ep.query) == 15
+
+
+def test_too_many_ways_names_domain_and_count():
+    cfg = D.EpisodeConfig(mode="fixed", ways=500, shots=1, queries=1)
+    with pytest.raises(ValueError, match=r"fixture_a.*\d+ classes"):
+        D.sample_episode("fixture_a", "test", 0, cfg, profile="smoke")
+
+
+def test_episode_tensors_and_augmentation():
+    cfg = D.EpisodeConfig(mode="fixed", ways=5, shots=2, queries=2)
+    ep = D.sample_episode("fixture_a", "val", 0, cfg, profile="smoke")
+    xs, ys, xq, yq = D.episode_tensors(ep)
+    assert xs.shape == (10, 3, 128, 128) and xq.shape == (10, 3, 128, 128)
+    assert xs.dtype == torch.float32 and ys.dtype == torch.int64
+    assert xs.min() >= -1 and xs.max() <= 127 / 128 and set(ys.tolist()) == set(range(5))
+    for kind in ("meta", "finetune"):
+        a = D.augment_batch(xs, kind, torch.Generator().manual_seed(0))
+        b = D.augment_batch(xs, kind, torch.Generator().manual_seed(0))
+        c = D.augment_batch(xs, kind, torch.Generator().manual_seed(1))
+        assert a.shape == xs.shape and torch.equal(a, b) and not torch.equal(a, c)
+        assert a.min() >= -1.01 and a.max() <= 1.0
+
+
+def test_datasets():
+    loader = D.base_loader("smoke", batch_size=8, augment="meta", seed=0)
+    x, y = next(iter(loader))
+    assert x.shape == (8, 3, 128, 128) and y.max() < len(D.load_domain("fixture_base", "smoke").classes("train"))
+    ds = D.EpisodeDataset("fixture_base", "train", 2, D.EpisodeConfig(mode="fixed", ways=5, shots=1,
+                                                                      queries=2), profile="smoke")
+    assert len(ds) == 2 and ds[1][0].shape == (5, 3, 128, 128)
+
+
+def test_bring_your_own_domain(tmp_path, capsys):
+    src = tmp_path / "src"
+    rng = np.random.default_rng(0)
+    for k in range(7):
+        (src / f"Class {k}").mkdir(parents=True)
+        for j in range(4):  # odd sizes, modes and formats
+            arr = (rng.random((30 + 7 * j, 50, 3)) * 255).astype(np.uint8)
+            im = Image.fromarray(arr).convert(["RGB", "L", "RGBA", "P"][j])
+            im.save(src / f"Class {k}" / f"{j}.{['png', 'jpg', 'png', 'gif'][j]}")
+    (src / "Class 0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 40)
+    good = src / "Class 1" / "0.png"
+    (src / "Class 1" / "truncated.png").write_bytes(good.read_bytes()[:-100])
+    (src / "empty class").mkdir()
+    with pytest.warns(UserWarning, match="empty class"):
+        m = D.import_folder(src, "mine")
+    out = capsys.readouterr().out
+    assert "broken.png" in out and "truncated.png" in out
+    d = D.load_domain("mine", "default")
+    assert d.role == "target" and "mine" in D.list_domains("default")
+    assert m["min_images_per_class"] == 4 and len(d.classes("test")) == 2
+    assert len(d.classes("val")) == 5
+    ep = D.sample_episode("mine", "val", 0, D.EpisodeConfig(mode="fixed", ways=5, shots=2,
+                                                           queries=2), profile="default")
+    xs, *_ = D.episode_tensors(ep)
+    assert xs.shape == (10, 3, 128, 128)

@@ -1,0 +1,35 @@
+"""The data room: ten embedded image domains, Meta-Dataset episodes, loaders, a CI fixture.
+
+Contract (other modules code against exactly these names):
+  data_root()                  $TINYTRAIN_DATA_DIR, else <project root>/data
+  list_domains(profile)        built domains, base first (smoke: fixture_base, fixture_a, fixture_b;
+                               default/paper: icons + the built targets + bring-your-own domains)
+  base_domain(profile), target_domains(profile)
+  load_domain(name, profile)   -> Domain(.name .role .stands_in_for .manifest .classes(split)
+                               .images(class_name)); unknown -> ValueError, unbuilt -> error
+                               naming `make data` / `make fixture`
+  EpisodeConfig, Episode, sample_episodes(domain, split, n, cfg, seed, profile)
+                               pure function of (domain, split, index, cfg, seed), cached in
+                               data/episodes/<profile>/
+  episode_tensors(ep)          -> xs, ys, xq, yq: float32 Nx3x128x128, (pixel-128)/128; int64 labels
+  augment_batch(x, kind, generator)   kind 'meta' | 'finetune'; deterministic given generator
+  base_loader(profile, ...), SplitDataset, EpisodeDataset   torch.utils.data
+  manifest_hash(profile)       12-hex hash over a profile's manifests
+  import_folder(src, name)     bring your own domain; build_fixture() for tests
+"""
+from .byo import import_folder
+from .domains import (BUILTIN, FIXTURE, Domain, base_domain, data_root, list_domains, load_domain,
+                      manifest_hash, summary_row, target_domains)
+from .episodes import Episode, EpisodeConfig, sample_episode, sample_episodes
+from .fixture import build_fixture, fixture_ready
+from .loading import (EpisodeDataset, SplitDataset, augment_batch, base_loader, episode_tensors,
+                      load_batch, load_image)
+from .profiles import episode_config, profile_settings
+
+__all__ = [
+    "BUILTIN", "FIXTURE", "Domain", "Episode", "EpisodeConfig", "EpisodeDataset", "SplitDataset",
+    "augment_batch", "base_domain", "base_loader", "build_fixture", "data_root", "episode_config",
+    "episode_tensors", "fixture_ready", "import_folder", "list_domains", "load_batch",
+    "load_domain", "load_image", "manifest_hash", "profile_settings", "sample_episode",
+    "sample_episodes", "summary_row", "target_domains",
+]

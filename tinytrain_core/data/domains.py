@@ -1,0 +1,223 @@
+"""Domains on disk: one folder per domain, one subfolder of 128 px PNGs per class, a manifest.
+
+Layout (everything under `data_root()`, which git ignores):
+
+    data/domains/<name>/manifest.json       built-in and bring-your-own domains
+    data/domains/<name>/<class>/<nnn>.png   128x128 RGB PNG, one concept drawn by one hand
+    data/fixture/<name>/...                  the tiny font-glyph domains of the smoke profile
+    data/episodes/<profile>/                 cached episode lists (see episodes.py)
+    data/raw/                                installed sources (npm packages)
+
+A manifest records the class splits (train/val/test), per-class image counts, the sources with
+versions and licences, and what the domain stands in for in the paper's Meta-Dataset protocol.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SIZE = 128
+
+# name -> (role, Meta-Dataset source it stands in for). Order = the order of every table.
+BUILTIN = {
+    "icons": ("base", "MiniImageNet (meta-training)"),
+    "signs": ("target", "Traffic Sign"),
+    "glyphs": ("target", "Omniglot"),
+    "cjk": ("target", "Aircraft / CUB (fine-grained)"),
+    "emoji": ("target", "VGG Flower / Fungi (many look-alike classes)"),
+    "lineart": ("target", "QuickDraw"),
+    "cards": ("target", "Aircraft (few classes, many designs)"),
+    "fashion": ("target", "real photos (nearest to ImageNet)"),
+    "textures": ("target", "DTD"),
+    "clipart": ("target", "MSCOCO"),
+}
+FIXTURE = {
+    "fixture_base": ("base", "MiniImageNet (smoke fixture)"),
+    "fixture_a": ("target", "Omniglot (smoke fixture, Greek)"),
+    "fixture_b": ("target", "Omniglot (smoke fixture, Cyrillic)"),
+}
+SPLITS = ("train", "val", "test")
+
+
+def data_root() -> Path:
+    """`$TINYTRAIN_DATA_DIR` if set, else `<project root>/data`."""
+    env = os.environ.get("TINYTRAIN_DATA_DIR")
+    if env:
+        return Path(env).resolve()
+    from ..paths import project_root
+    return project_root() / "data"
+
+
+def domains_dir() -> Path:
+    return data_root() / "domains"
+
+
+def fixture_dir() -> Path:
+    return data_root() / "fixture"
+
+
+def safe_name(s: str) -> str:
+    """A class or domain name usable as a folder name on any file system."""
+    s = re.sub(r"[^a-z0-9_.-]+", "-", s.lower()).strip("-.")
+    return s or "x"
+
+
+@dataclass
+class Domain:
+    """A built domain: `.classes(split)` and `.images(class_name)` read its manifest and folders."""
+    name: str
+    root: Path
+    manifest: dict = field(repr=False)
+
+    @property
+    def role(self) -> str:
+        return self.manifest["role"]
+
+    @property
+    def stands_in_for(self) -> str:
+        return self.manifest.get("stands_in_for", "")
+
+    def classes(self, split: str) -> list[str]:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+        return list(self.manifest["splits"][split])
+
+    def images(self, class_name: str, split: str | None = None) -> list[Path]:
+        """Sorted image paths of a class. A few domains (fashion: 10 classes) split images rather
+        than classes between val and test; pass `split` to get that split's share."""
+        files = self.manifest.get("split_images", {}).get(split or "", {}).get(class_name)
+        if files is None:
+            files = self.manifest["files"][class_name]
+        return [self.root / class_name / f for f in files]
+
+    def n_images(self, class_name: str, split: str | None = None) -> int:
+        files = self.manifest.get("split_images", {}).get(split or "", {}).get(class_name)
+        return len(files if files is not None else self.manifest["files"][class_name])
+
+
+def _find(name: str) -> Path | None:
+    for parent in (fixture_dir(), domains_dir()):
+        if (parent / name / "manifest.json").is_file():
+            return parent / name
+    return None
+
+
+def _known(profile: str) -> list[str]:
+    if profile == "smoke":
+        return list(FIXTURE)
+    byo = sorted(p.parent.name for p in domains_dir().glob("*/manifest.json")
+                 if p.parent.name not in BUILTIN) if domains_dir().is_dir() else []
+    return list(BUILTIN) + byo
+
+
+def load_domain(name: str, profile: str = "default") -> Domain:
+    """Open a built domain. Unknown name -> ValueError listing the known ones; known but not
+    built -> FileNotFoundError naming the make target that builds it."""
+    if isinstance(name, Domain):
+        return name
+    root = _find(name)
+    if root is None:
+        known = _known(profile) + [n for n in FIXTURE if n not in _known(profile)]
+        if name not in known:
+            raise ValueError(f"unknown domain {name!r}; known domains: {', '.join(known)}")
+        target = "make fixture" if name in FIXTURE else f"make data (or `python -m tinytrain_core.data build --domain {name}`)"
+        raise FileNotFoundError(f"domain {name!r} is not built under {data_root()}; run {target}")
+    manifest = json.loads((root / "manifest.json").read_text())
+    return Domain(name=name, root=root, manifest=manifest)
+
+
+def list_domains(profile: str) -> list[str]:
+    """Built domains of a profile, base first: smoke -> the fixture domains; default/paper ->
+    `icons` then the built targets in table order, then bring-your-own domains."""
+    return [n for n in _known(profile) if _find(n) is not None]
+
+
+def base_domain(profile: str) -> str:
+    return "fixture_base" if profile == "smoke" else "icons"
+
+
+def target_domains(profile: str) -> list[str]:
+    return [n for n in list_domains(profile) if n != base_domain(profile)]
+
+
+def manifest_hash(profile: str) -> str:
+    """12 hex digits over the manifests of every built domain of a profile (recorded in results
+    so a table can be traced to the exact data it was computed on)."""
+    h = hashlib.sha256()
+    for n in list_domains(profile):
+        h.update(n.encode())
+        h.update(domain_hash(load_domain(n, profile)).encode())
+    return h.hexdigest()[:12]
+
+
+def domain_hash(domain: Domain) -> str:
+    blob = json.dumps({k: v for k, v in domain.manifest.items() if k != "build"}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- writing a domain
+
+def split_classes(names: list[str], role: str, seed: int, fractions=None) -> dict[str, list[str]]:
+    """Deterministic class split. Base: 64/16/20 (MiniImageNet's proportions). Targets: no
+    training classes (the paper never trains on them); 20% val (at least 5) for learning-rate
+    selection, the rest test."""
+    names = sorted(names)
+    rng = np.random.default_rng(seed)
+    order = [names[i] for i in rng.permutation(len(names))]
+    n = len(order)
+    if fractions is None:
+        fractions = (0.64, 0.16) if role == "base" else (0.0, 0.2)
+    n_train = int(round(fractions[0] * n))
+    n_val = max(min(5, n - n_train), int(round(fractions[1] * n))) if fractions[1] > 0 else 0
+    out = {"train": order[:n_train], "val": order[n_train:n_train + n_val],
+           "test": order[n_train + n_val:]}
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def write_manifest(root: Path, name: str, role: str, stands_in_for: str, splits: dict,
+                   sources: list[dict], description: str = "", split_images: dict | None = None,
+                   labels: dict | None = None, build: dict | None = None, **extra) -> dict:
+    """Scan `root`'s class folders and write manifest.json; returns the manifest."""
+    files = {}
+    for split in SPLITS:
+        for c in splits.get(split, []):
+            files[c] = sorted(p.name for p in (root / c).iterdir() if p.suffix == ".png")
+    counts = {c: len(v) for c, v in files.items()}
+    manifest = {
+        "name": name, "role": role, "stands_in_for": stands_in_for, "description": description,
+        "format": f"class folders of {IMAGE_SIZE}x{IMAGE_SIZE} RGB PNG",
+        "splits": {s: list(splits.get(s, [])) for s in SPLITS},
+        "n_classes": {s: len(splits.get(s, [])) for s in SPLITS},
+        "images": sum(counts.values()),
+        "min_images_per_class": min(counts.values()) if counts else 0,
+        "sources": sources,
+        "licences": sorted({s["licence"] for s in sources}),
+        "counts": counts, "files": files,
+    }
+    if split_images:
+        manifest["split_images"] = split_images
+    if labels:
+        manifest["labels"] = labels
+    manifest.update(extra)
+    manifest["build"] = build or {}
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    return manifest
+
+
+def summary_row(domain: Domain) -> dict:
+    """One row of the per-domain table (`results/<profile>/domains.csv`)."""
+    m = domain.manifest
+    return {
+        "domain": domain.name, "role": domain.role, "stands_in_for": domain.stands_in_for,
+        "classes_train": m["n_classes"]["train"], "classes_val": m["n_classes"]["val"],
+        "classes_test": m["n_classes"]["test"], "images": m["images"],
+        "min_images_per_class": m["min_images_per_class"],
+        "sources": "; ".join(f"{s['name']} {s['version']}" for s in m["sources"]),
+        "licences": "; ".join(m["licences"]),
+    }
