@@ -1,0 +1,94 @@
+"""adapt: the summary's statistics, resume without redoing tasks, and a config clash refused.
+Runs on the fixture with the per-task work replaced by a recorder (the real task is tested in
+test_finetune.py and by the notebook's smoke run)."""
+import pandas as pd
+import pytest
+
+from tinytrain_core import adapt
+from tinytrain_core.stats import mean_ci95, paired_diff_ci95
+
+
+def _rows():
+    acc = {"FullTrain": [50, 60, 70, 80], "TinyTrain": [55, 61, 79, 82], "None": [40, 41, 42, 43]}
+    return pd.DataFrame([dict(domain="d", episode=e, method=m, accuracy=a, backward_macs=1e6,
+                              backward_kib=10.0, select_s=1.0 if m == "TinyTrain" else 0.0, train_s=9.0,
+                              scheme="40:72/576;41:576/576")
+                         for m, v in acc.items() for e, a in enumerate(v)])
+
+
+def test_summary_statistics():
+    rows = _rows()
+    t = adapt.summarize(rows).set_index(["domain", "method"])
+    m, ci = mean_ci95([55, 61, 79, 82])
+    d, dci = paired_diff_ci95([55, 61, 79, 82], [50, 60, 70, 80])
+    assert t.loc[("d", "TinyTrain"), "accuracy"] == pytest.approx(m)
+    assert t.loc[("d", "TinyTrain"), "ci95"] == pytest.approx(ci)
+    assert t.loc[("d", "TinyTrain"), "diff_vs_FullTrain"] == pytest.approx(d)
+    assert t.loc[("d", "TinyTrain"), "diff_ci95"] == pytest.approx(dci)
+    assert t.loc[("d", "TinyTrain"), "select_share"] == pytest.approx(0.1)
+    assert t.loc[("average", "None"), "accuracy"] == pytest.approx(41.5)
+    lc = adapt.layer_choices(rows)
+    assert lc.set_index("conv").loc[40, "fraction"] == pytest.approx(72 / 576)
+    assert lc.set_index("conv").loc[41, "picked"] == 1.0
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    from tinytrain_core.data import fixture_ready
+    from tinytrain_core.paths import project_root
+    root = project_root()
+    if not fixture_ready(root / "data" / "fixture"):
+        pytest.skip("fixture domains missing: run `make fixture`")
+    monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    calls = []
+
+    def fake_task(method, net, state, tensors, cfg, lr, task_seed):
+        calls.append((task_seed, method.name))
+        return dict(accuracy=50.0, backward_macs=0, backward_kib=0.0, select_s=0.0, train_s=0.0, n_layers=0,
+                    scheme="")
+    monkeypatch.setattr(adapt, "adapt_task", fake_task)
+    monkeypatch.setattr(adapt.Backbones, "get", lambda self, ckpt: (None, None))
+    return tmp_path, calls
+
+
+def test_resume_skips_finished_tasks(sandbox):
+    tmp, calls = sandbox
+    cfg = adapt.AdaptConfig(profile="smoke", domains=["fixture_a"], methods=["None", "LastLayer"], episodes=1,
+                            lrs=(1e-3,), meta_fallback=True)
+    adapt.run(cfg, progress=False)
+    assert len(calls) == 2
+    cfg.episodes = 2
+    rows = adapt.run(cfg, progress=False)
+    assert len(calls) == 4 and {s for s, _ in calls[2:]} == {1}   # only episode 1 ran
+    assert len(rows) == 4
+    assert set(rows.method) == {"None", "LastLayer"}          # "None" must not be read as missing
+    assert (tmp / "results" / "smoke" / "adapt" / "mcunet-5fps" / "fixture_a.json").is_file()
+    adapt.run(cfg, progress=False)
+    assert len(calls) == 4                                     # nothing left to do
+    cfg.steps = 7
+    with pytest.raises(ValueError, match="different config"):
+        adapt.run(cfg, progress=False)
+
+
+def test_methods_share_one_interface():
+    import torch
+
+    from tinytrain_core import methods, models
+    from tinytrain_core.schemes import full_train, last_layer
+    from tinytrain_core.selection import scheme_costs
+    net = models.create("mcunet-5fps", pretrained=False).backbone
+    shapes = net.conv_shapes()
+    ctx = methods.Context("mcunet-5fps")
+    x, y = torch.randn(6, 3, 32, 32), torch.arange(6) % 3
+    got = {n: methods.get(n).timed_scheme(net, x, y, ctx) for n in methods.names()}
+    assert got["None"][0].earliest is None and not methods.get("None").trains
+    assert got["FullTrain"][0].weights == full_train(shapes).weights
+    assert got["LastLayer"][0] == last_layer(shapes)
+    assert got["SparseUpdate"][0].name.startswith("SparseUpdate-")
+    c = scheme_costs(shapes, got["TinyTrain"][0])
+    assert 0 < c.memory_kib <= ctx.memory_kib and 0 < c.backward_macs <= ctx.compute_macs
+    assert all(s >= 0 for _, s in got.values())
+    assert methods.get("TinyTrain").default_checkpoint == "meta"
+    with pytest.raises(ValueError, match="known methods"):
+        methods.get("Magic")

@@ -1,0 +1,127 @@
+"""`make bench`: speed ratios measured in one process, so machine load cancels out.
+
+1. One training step of FullTrain vs one of TinyTrain (its default-budget scheme), both through
+   the sparse engine, mcunet-5fps, batch 25, channels_last: forward, cosine-ProtoNet loss,
+   backward, Adam step. Median of REPS interleaved repetitions after warm-up. Target <= 0.4.
+2. A whole TinyTrain task as `adapt` runs it (Fisher pass + selection, then `steps` fine-tuning
+   steps on support + augmented pseudo-queries): the share of the Fisher pass and selection in
+   the task's time. Target <= 15%.
+Run with GLIBC_TUNABLES set (the Makefile exports it): glibc's allocator otherwise dominates.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from . import models, schemes
+from .adapt import PROFILE_DEFAULTS
+from .finetune import initial_state, train_scheme
+from .heads import CosineHead, prototypes
+from .methods import Context, get
+from .selection import scheme_costs
+from .sparse import SparseEngine
+
+CL = torch.channels_last
+
+
+def _step_timer(net, scheme, x, y):
+    engine = SparseEngine(net, scheme)
+    head = CosineHead()
+    opt = torch.optim.Adam(engine.parameters() + list(head.parameters()), lr=1e-4)
+
+    def step():
+        t0 = time.perf_counter()
+        f = engine(x)
+        loss = F.cross_entropy(head(f, prototypes(f, y)), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0
+    return step
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="mcunet-5fps")
+    ap.add_argument("--batch", type=int, default=25)
+    ap.add_argument("--ways", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=PROFILE_DEFAULTS["default"]["steps"])
+    args = ap.parse_args(argv)
+    if "GLIBC_TUNABLES" not in os.environ:
+        print("warning: GLIBC_TUNABLES is not set; run through `make bench` for representative timings")
+    torch.manual_seed(0)
+    net = models.create(args.model, pretrained=True).backbone.to(memory_format=CL).eval()
+    state = initial_state(net)
+    shapes = net.conv_shapes()
+    x = (torch.rand(args.batch, 3, 128, 128) * 2 - 1).contiguous(memory_format=CL)
+    y = torch.arange(args.batch) % args.ways
+    ctx = Context(args.model)
+
+    tiny = get("TinyTrain")
+    net.load_state_dict(state)
+    scheme, _ = tiny.timed_scheme(net, x, y, ctx)
+    full = schemes.full_train(shapes)
+    print(f"{args.model}, batch {args.batch}, channels_last, {torch.get_num_threads()} threads")
+    for s in (full, scheme):
+        c = scheme_costs(shapes, s)
+        print(f"  {s.name:<10} {len(s.trained_layers):>2} convs  backward {c.backward_macs / 1e6:6.2f} M "
+              f"MACs/sample, {c.memory_kib:7.1f} KiB (tiny_training_int8)")
+
+    timers = {}
+    for s in (full, scheme):
+        net.load_state_dict(state)
+        timers[s.name] = _step_timer(net, s, x, y)
+    times = {k: [] for k in timers}
+    for _ in range(2):                       # warm-up
+        for t in timers.values():
+            t()
+    for _ in range(args.reps):               # interleaved, so load changes hit both alike
+        for k, t in timers.items():
+            times[k].append(t())
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = med[scheme.name] / med[full.name]
+    print(f"step time (median of {args.reps}): FullTrain {med[full.name]:.3f} s, "
+          f"TinyTrain {med[scheme.name]:.3f} s")
+    verdict = "PASS" if ratio <= 0.4 else "FAIL"
+    print(f"RATIO TinyTrain/FullTrain step = {ratio:.3f}  (target <= 0.4: {verdict})")
+
+    select_times = []
+    for _ in range(3):   # the first Fisher pass of a process pays oneDNN's one-off set-up, so: median
+        net.load_state_dict(state)
+        scheme, s = tiny.timed_scheme(net, x, y, ctx)
+        select_times.append(s)
+    select_s = statistics.median(select_times)
+    net.load_state_dict(state)
+    t1 = time.perf_counter()
+    train_scheme(net, scheme, x, y, args.steps, 1e-3, seed=0, augment=_augment_or_identity())
+    train_s = time.perf_counter() - t1
+    share = select_s / (select_s + train_s)
+    print(f"task: Fisher + selection {select_s:.2f} s (median of 3), {args.steps} fine-tuning steps {train_s:.2f} s "
+          f"(support {args.batch} + {args.batch} pseudo-queries)")
+    verdict = "PASS" if share <= 0.15 else "FAIL"
+    print(f"SHARE of selection in the task = {100 * share:.1f}%  (target <= 15%: {verdict})")
+    paper_steps = PROFILE_DEFAULTS["paper"]["steps"]
+    if args.steps != paper_steps:
+        long = select_s / (select_s + train_s * paper_steps / args.steps)
+        print(f"  (with the paper profile's {paper_steps} steps, extrapolated: {100 * long:.1f}%)")
+    net.load_state_dict(state)
+    return ratio, share
+
+
+def _augment_or_identity():
+    try:
+        from .finetune import _augment
+        from .data import augment_batch  # noqa: F401  (the data package may be absent on a bare checkout)
+        return _augment
+    except ImportError:
+        return lambda x, g: x
+
+
+if __name__ == "__main__":
+    main()

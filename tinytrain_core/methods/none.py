@@ -1,0 +1,11 @@
+"""None: no adaptation; cosine prototypes on the offline features."""
+from ..schemes import no_update
+from .base import Method
+
+
+class NoUpdate(Method):
+    name = "None"
+    trains = False
+
+    def scheme(self, backbone, support_x, support_y, ctx):
+        return no_update()
