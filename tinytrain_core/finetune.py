@@ -69,8 +69,8 @@ def train_scheme(backbone, scheme: UpdateScheme, support_x: torch.Tensor, suppor
             f = engine(torch.cat([xs, xa]).contiguous(memory_format=CL))
             fs, fa = f[:n], f[n:]
         else:
-            with torch.no_grad():
-                fs = backbone(xs)
+            with torch.no_grad():  # the engine, not the backbone: partial slices live in the engine until write_back
+                fs = engine(xs.contiguous(memory_format=CL))
             fa = engine(xa.contiguous(memory_format=CL))
         loss = F.cross_entropy(head(fa, prototypes(fs, ys, n_way)), ys)
         opt.zero_grad(set_to_none=True)
