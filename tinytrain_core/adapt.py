@@ -29,15 +29,15 @@ from .selection import DEFAULT_COMPUTE_MACS, DEFAULT_MEMORY_KIB, scheme_costs
 from .stats import mean_ci95, paired_diff_ci95
 
 CL = torch.channels_last
-# Profile sizes. default: sized so 4 methods x 9 target domains on mcunet-5fps take ~30-40 min on
-# 2 CPU cores (FullTrain dominates): 3 test + 1 validation episode per domain, 5-6 ways with at most
-# 3 shots (16 images) and 5 queries per class, 10 steps, the LR grid without 1e-4 (it barely moves
-# in 10 steps).
+# Profile sizes. default: sized for 2 CPU cores (FullTrain dominates; ~15 min with one thread on
+# an idle machine): 12 test + 1 validation episode per domain, 5-6 ways with at most 3 shots
+# (16 images) and 5 queries per class, 10 steps, the LR grid without 1e-4 (it barely moves in 10
+# steps). Episodes are pure functions of their index, so raising `episodes` resumes a run.
 PROFILE_DEFAULTS = {
     "smoke": dict(episodes=2, val_episodes=1, steps=1, lrs=(1e-3,),
                   episode=dict(max_ways=3, min_ways=3, max_query_per_class=2, max_support=6,
                                max_support_per_class=2)),
-    "default": dict(episodes=3, val_episodes=1, steps=10, lrs=(1e-3, 1e-2, 0.0),
+    "default": dict(episodes=12, val_episodes=1, steps=10, lrs=(1e-3, 1e-2, 0.0),
                     episode=dict(max_ways=6, min_ways=5, max_query_per_class=5, max_support=16,
                                  max_support_per_class=3)),
     "paper": dict(episodes=200, val_episodes=5, steps=40, lrs=(1e-4, 1e-3, 1e-2, 0.0), episode={}),
