@@ -21,12 +21,38 @@ def embed(backbone: torch.nn.Module, x: torch.Tensor, batch: int = 128) -> torch
 
 
 def episode_accuracies(backbone, episodes) -> list[float]:
-    from .data import episode_tensors
-    accs = []
-    for ep in episodes:
-        xs, ys, xq, yq = episode_tensors(ep)
-        accs.append(100.0 * prototype_accuracy(embed(backbone, xs), ys, embed(backbone, xq), yq))
-    return accs
+    """Per-episode nearest-prototype accuracy (%) of one frozen backbone."""
+    return episode_accuracies_many({"m": backbone}, episodes)["m"]
+
+
+@torch.no_grad()
+def episode_accuracies_many(backbones: dict, episodes, batch: int = 200) -> dict[str, list[float]]:
+    """Per-episode nearest-prototype accuracy (%) of several frozen backbones on the same
+    episodes. Every distinct image is decoded once and embedded once per backbone, however many
+    episodes share it (episodes of one domain overlap heavily)."""
+    from .data import load_batch
+    paths = sorted({p for ep in episodes for p, _ in ep.support + ep.query})
+    index = {p: i for i, p in enumerate(paths)}
+    feats = {k: [] for k in backbones}
+    for bb in backbones.values():
+        bb.eval()
+    for i in range(0, len(paths), batch):
+        x = load_batch(paths[i:i + batch])
+        for k, bb in backbones.items():
+            dev = next(bb.parameters()).device
+            feats[k].append(bb(x.to(dev).contiguous(memory_format=torch.channels_last)).float().cpu())
+    out = {}
+    for k in backbones:
+        f = torch.cat(feats[k]) if feats[k] else torch.zeros(0, 1)
+        accs = []
+        for ep in episodes:
+            si = torch.tensor([index[p] for p, _ in ep.support])
+            qi = torch.tensor([index[p] for p, _ in ep.query])
+            ys = torch.tensor([y for _, y in ep.support])
+            yq = torch.tensor([y for _, y in ep.query])
+            accs.append(100.0 * prototype_accuracy(f[si], ys, f[qi], yq))
+        out[k] = accs
+    return out
 
 
 def frozen_accuracy(backbone, domain_name: str, profile: str, split: str = "test",

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import checkpoints, models
-from .heads import CosineHead, prototype_accuracy, prototypes
+from .evaluate import episode_accuracies_many as episode_accuracies
+from .heads import CosineHead, prototypes
 from .paths import check_profile, checkpoints_dir, figures_dir, results_dir
 from .stats import mean_ci95, paired_diff_ci95
 
@@ -161,36 +162,6 @@ def augment(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- frozen-feature evaluation
-
-@torch.no_grad()
-def episode_accuracies(backbones: dict, episodes, batch: int = 200) -> dict[str, list[float]]:
-    """Per-episode nearest-prototype accuracy (%) of several frozen backbones on the same
-    episodes. Same numbers as `evaluate.episode_accuracies`, but every distinct image is decoded
-    once and embedded once per backbone, however many episodes share it."""
-    from .data import load_batch
-    paths = sorted({p for ep in episodes for p, _ in ep.support + ep.query})
-    index = {p: i for i, p in enumerate(paths)}
-    feats = {k: [] for k in backbones}
-    for bb in backbones.values():
-        bb.eval()
-    for i in range(0, len(paths), batch):
-        x = load_batch(paths[i:i + batch])
-        for k, bb in backbones.items():
-            dev = next(bb.parameters()).device
-            feats[k].append(bb(x.to(dev).contiguous(memory_format=torch.channels_last)).float().cpu())
-    out = {}
-    for k in backbones:
-        f = torch.cat(feats[k]) if feats[k] else torch.zeros(0, 1)
-        accs = []
-        for ep in episodes:
-            si = torch.tensor([index[p] for p, _ in ep.support])
-            qi = torch.tensor([index[p] for p, _ in ep.query])
-            ys = torch.tensor([y for _, y in ep.support])
-            yq = torch.tensor([y for _, y in ep.query])
-            accs.append(100.0 * prototype_accuracy(f[si], ys, f[qi], yq))
-        out[k] = accs
-    return out
-
 
 def eval_queries(domain: str, split: str, shots: int, queries: int, profile: str, ways: int = 5) -> int:
     """Queries per class for a `ways`-way `shots`-shot table row: at most `queries`, and few
