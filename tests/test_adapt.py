@@ -76,7 +76,7 @@ def test_methods_share_one_interface():
 
     from tinytrain_core import methods, models
     from tinytrain_core.schemes import full_train, last_layer
-    from tinytrain_core.selection import scheme_costs
+    from tinytrain_core.costs import scheme_costs
     net = models.create("mcunet-5fps", pretrained=False).backbone
     shapes = net.conv_shapes()
     ctx = methods.Context("mcunet-5fps")

@@ -5,9 +5,9 @@ import torch
 
 from tinytrain_core import models
 from tinytrain_core.fisher import FisherPotential
-from tinytrain_core.schemes import l2_channels
-from tinytrain_core.selection import (RATIOS, conv_weights_of, layer_scores, n_channels, scheme_costs,
-                                      select_scheme)
+from tinytrain_core.schemes import conv_weights_of, l2_channels
+from tinytrain_core.costs import scheme_costs
+from tinytrain_core.selection import RATIOS, layer_scores, n_channels, select_scheme
 
 
 @pytest.fixture(scope="module")

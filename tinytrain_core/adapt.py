@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from . import methods as method_registry
 from .finetune import initial_state, run_task, query_accuracy
 from .paths import results_dir
-from .selection import DEFAULT_COMPUTE_MACS, DEFAULT_MEMORY_KIB, scheme_costs
+from .costs import scheme_costs
+from .selection import DEFAULT_COMPUTE_MACS, DEFAULT_MEMORY_KIB
 from .stats import mean_ci95, paired_diff_ci95
 
 CL = torch.channels_last

@@ -23,7 +23,7 @@ from .adapt import PROFILE_DEFAULTS
 from .finetune import initial_state, train_scheme
 from .heads import CosineHead, prototypes
 from .methods import Context, get
-from .selection import scheme_costs
+from .costs import scheme_costs
 from .sparse import SparseEngine
 
 CL = torch.channels_last

@@ -149,7 +149,7 @@ def method_schemes(model: str, backbone: Backbone, tinytrain_support: int = 25, 
     synthetic support set (costs are bounded by its budgets, not by the data)."""
     from . import schemes
     sh = backbone.conv_shapes()
-    weights = [u.conv.weight.detach() for u in backbone.convs()]
+    weights = schemes.conv_weights_of(backbone)
     largest = list(schemes.released_sparse_update(model))[-1]
     # "NoUpdate" is the paper's "None" (a CSV reader would take the string None for a missing value)
     out = {"NoUpdate": schemes.no_update(), "FullTrain": schemes.full_train(sh),

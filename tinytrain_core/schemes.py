@@ -122,3 +122,7 @@ def sparse_update(model: str, label: str, shapes: Sequence[ConvShape],
     c = cfg[label]
     return from_ratios(f"SparseUpdate-{label}", shapes, c["n_bias_update"], c["manual_weight_idx"],
                        c["weight_update_ratio"], conv_weights)
+
+
+def conv_weights_of(backbone) -> list[torch.Tensor]:
+    return [u.conv.weight.detach() for u in backbone.convs()]

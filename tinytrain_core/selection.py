@@ -19,11 +19,11 @@ Nothing fits -> ValueError giving the smallest feasible budgets.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
+from .costs import scheme_costs
 from .fisher import FisherPotential
 from .models import ConvShape
 from .schemes import UpdateScheme, l2_channels
@@ -36,41 +36,6 @@ PRESET = "tiny_training_int8"
 # (303-355 kB) and the paper's TinyTrain backward compute (6.51 M MACs, table 2).
 DEFAULT_MEMORY_KIB = 320.0
 DEFAULT_COMPUTE_MACS = 6.5e6
-
-
-def scheme_costs(shapes, scheme, preset=PRESET, batch=1):
-    """The cost model of `costs.py`; a stand-in implementing TINYTRAIN.md section 7's int8 rule
-    is used only until that module exists."""
-    try:
-        from .costs import scheme_costs as real
-    except ImportError:
-        return _standin_costs(shapes, scheme, batch)
-    return real(shapes, scheme, preset=preset, batch=batch)
-
-
-@dataclass
-class _StandinCost:
-    backward_macs: int
-    memory_bytes: float
-
-    @property
-    def memory_kib(self) -> float:
-        return self.memory_bytes / 1024
-
-
-def _standin_costs(shapes, scheme, batch=1):
-    if scheme.earliest is None:
-        return _StandinCost(0, 0.0)
-    macs = sum(s.macs for s in shapes[scheme.earliest + 1:])
-    bits = shapes[-1].out_channels * 8
-    for i, chans in scheme.weights.items():
-        s, c = shapes[i], len(chans)
-        macs += s.macs * c // s.in_channels
-        bits += s.in_hw ** 2 * c * 8 + (c if s.depthwise else s.out_channels * c) * s.kernel ** 2 * 8
-    for i in scheme.biases:
-        s = shapes[i]
-        bits += s.out_channels * s.out_hw ** 2 + s.out_channels * 32
-    return _StandinCost(macs * batch, bits / 8 * batch)
 
 
 def layer_scores(fp: FisherPotential, shapes: Sequence[ConvShape], layers: Sequence[int] | None = None
@@ -158,7 +123,3 @@ def select_scheme(fp: FisherPotential, shapes: Sequence[ConvShape], memory_kib: 
             f"compute_macs >= {m_macs:,.0f}; the cheapest in compute, conv {c_i}, needs compute_macs >= "
             f"{c_macs:,.0f} with memory_kib >= {c_kib:.1f}.")
     return scheme.validate(shapes)
-
-
-def conv_weights_of(backbone) -> list[torch.Tensor]:
-    return [u.conv.weight.detach() for u in backbone.convs()]

@@ -1,7 +1,6 @@
 """SparseUpdate: a static scheme found offline (the released one named by ctx.sparse_update_label,
 default the largest), channels by weight L2 norm."""
-from ..schemes import released_sparse_update, sparse_update
-from ..selection import conv_weights_of
+from ..schemes import conv_weights_of, released_sparse_update, sparse_update
 from .base import Method
 
 

@@ -1,6 +1,7 @@
 """TinyTrain: Fisher potential over the support set, then budgeted layer/channel selection."""
 from ..fisher import fisher_potential
-from ..selection import conv_weights_of, select_scheme
+from ..schemes import conv_weights_of
+from ..selection import select_scheme
 from .base import Method
 
 

@@ -89,6 +89,14 @@ def render(w: DomainWriter, jobs: dict, desc: str, cap: int | None) -> None:
     render_svgs(svg_jobs, w, desc)
 
 
+def manifest_sources(sets: list[str]) -> list[dict]:
+    """The manifest's source entries of a domain drawn from iconify `sets` plus the vendors' PNGs."""
+    return [{"name": "npm:@iconify/json", "version": I.version(),
+             "licence": "per set: " + ", ".join(sorted({I.licence(p) for p in sets}))}] + \
+        [{"name": f"npm:emoji-datasource-{v}", "version": npm_version(f"emoji-datasource-{v}") or "missing",
+          "licence": f"MIT (package); {v.title()} artwork (c) {v.title()}: never commit"} for v in VENDORS]
+
+
 def build(profile: str) -> dict:
     max_classes, max_images = build_caps(profile, "emoji")
     entries = [e for e in datasource() if e["category"] in CATEGORIES]
@@ -103,10 +111,7 @@ def build(profile: str) -> dict:
     cls_of = lambda e: safe_name(e["short_name"])  # noqa: E731
     w = DomainWriter("emoji")
     render(w, images_for(chosen, sets, cls_of), "emoji", max_images)
-    sources = [{"name": "npm:@iconify/json", "version": I.version(),
-                "licence": "per set: " + ", ".join(sorted({I.licence(p) for p in sets}))}] + \
-        [{"name": f"npm:emoji-datasource-{v}", "version": npm_version(f"emoji-datasource-{v}") or "missing",
-          "licence": f"MIT (package); {v.title()} artwork (c) {v.title()}: never commit"} for v in VENDORS]
+    sources = manifest_sources(sets)
     role, stands = BUILTIN["emoji"]
     return w.finish(role, stands, sources, MIN_IMAGES, seed=0, max_images=max_images,
                     description="one emoji by many vendors; duplicate vendor artwork removed",

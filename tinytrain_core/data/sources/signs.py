@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..domains import BUILTIN
-from ..install import npm_version
 from ..profiles import build_caps
 from . import iconify as I
 from .common import DomainWriter
-from .emoji import VENDORS, datasource, images_for, render
+from .emoji import datasource, images_for, manifest_sources, render
 
 MIN_IMAGES = 6
 
@@ -39,11 +38,7 @@ def build(profile: str) -> dict:
         jobs[c] = v + jobs.get(c, [])
     w = DomainWriter("signs")
     render(w, jobs, "signs", max_images)
-    used = sets + I.FLAG_SETS
-    sources = [{"name": "npm:@iconify/json", "version": I.version(),
-                "licence": "per set: " + ", ".join(sorted({I.licence(p) for p in used}))}] + \
-        [{"name": f"npm:emoji-datasource-{v}", "version": npm_version(f"emoji-datasource-{v}") or "missing",
-          "licence": f"MIT (package); {v.title()} artwork (c) {v.title()}: never commit"} for v in VENDORS]
+    sources = manifest_sources(sets + I.FLAG_SETS)
     role, stands = BUILTIN["signs"]
     return w.finish(role, stands, sources, MIN_IMAGES, seed=0, max_images=max_images,
                     description="national flags by several designers",
