@@ -1,5 +1,11 @@
-"""Checks on the real embedded domains; skipped unless `make data` has built them."""
+"""Checks on the real embedded domains; skipped unless `make data` has built them. CI builds
+them and sets TINYTRAIN_REQUIRE_REAL_DATA=1: then all ten must be there, with the counts of
+the committed `tinytrain_core/data/expected_counts.json`."""
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -7,10 +13,25 @@ from tinytrain_core import data as D
 from tinytrain_core.data.domains import domains_dir
 
 BUILT = [n for n in D.BUILTIN if (domains_dir() / n / "manifest.json").is_file()]
+REQUIRED = os.environ.get("TINYTRAIN_REQUIRE_REAL_DATA") == "1"
+EXPECTED = json.loads((Path(D.__file__).with_name("expected_counts.json")).read_text())["default"]
 # Sources that cannot reach the issue's minima, and why (see the domain modules).
 FEWER_CLASSES = {"fashion": "Fashion-MNIST has 10 classes"}
 
-pytestmark = pytest.mark.skipif(not BUILT, reason="real domains not built: run `make data`")
+pytestmark = pytest.mark.skipif(not BUILT and not REQUIRED, reason="real domains not built: run `make data`")
+
+
+def test_all_ten_domains_built_when_required():
+    if not REQUIRED:
+        pytest.skip("set TINYTRAIN_REQUIRE_REAL_DATA=1 (CI does) to require every domain")
+    assert BUILT == list(D.BUILTIN), f"not built: {sorted(set(D.BUILTIN) - set(BUILT))}"
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_counts_equal_the_committed_expected_counts(name):
+    r = D.summary_row(D.load_domain(name, "default"))
+    got = {k: r[k] for k in EXPECTED[name]}
+    assert got == EXPECTED[name], f"{name}: built {got}, expected {EXPECTED[name]}"
 
 
 @pytest.mark.parametrize("name", BUILT)

@@ -2,19 +2,20 @@
 
     python -m tinytrain_core.data build --profile default [--domain NAME] [--force] [--no-install]
     python -m tinytrain_core.data fixture
-    python -m tinytrain_core.data domain --src path/to/folder --name mydomain
+    python -m tinytrain_core.data domain --src path/to/folder --name mydomain [--force]
     python -m tinytrain_core.data list --profile default
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 import traceback
 
 from . import BUILTIN, build_fixture, list_domains, load_domain, summary_row
-from .domains import domains_dir
+from .domains import BelowMinima, below_minima, domains_dir
 from .profiles import episode_config, profile_settings
 
 EVAL_SEED = 0
@@ -38,51 +39,79 @@ def write_episodes(profile: str, names: list[str]) -> None:
     print(f"episodes written to data/episodes/{profile}/ ({n} per list)")
 
 
+def _usable(name: str) -> bool:
+    """Built, and still meets its minima (an older build may not)."""
+    f = domains_dir() / name / "manifest.json"
+    return f.is_file() and below_minima(name, json.loads(f.read_text())) is None
+
+
+def build_order(names: list[str]) -> list[str]:
+    """Targets first, then the base: the base drops classes that collide with *every* built-in
+    target, so building it pulls in the targets that are not usable yet."""
+    if "icons" not in names:
+        return list(names)
+    targets = [n for n, (role, _) in BUILTIN.items() if role == "target"]
+    pulled = [n for n in targets if n not in names and not _usable(n)]
+    if pulled:
+        print(f"icons needs every target domain first: also building {', '.join(pulled)}")
+    return [n for n in targets if n in names or n in pulled] + ["icons"]
+
+
 def build(profile: str, only: list[str] | None, force: bool, install: bool) -> int:
+    """Build the requested domains (all by default); exit status 1 when any of them failed or
+    fell below its minima, with the list of failures as the last line."""
     if profile == "smoke":
         build_fixture()
         write_episodes(profile, list_domains(profile))
         print("smoke profile: fixture domains built (no installs)")
         return 0
-    from .install import ensure
+    from .install import building, ensure, install_all
     names = only or list(BUILTIN)
     unknown = [n for n in names if n not in BUILTIN]
     if unknown:
         print(f"unknown domain(s) {unknown}; built-in domains: {', '.join(BUILTIN)}")
         return 2
-    # The base domain drops classes that collide with target test classes, so targets go first.
-    order = [n for n in names if n != "icons"] + (["icons"] if "icons" in names else [])
-    failed = []
+    order = build_order(names)
+    if install:
+        install_all([n for n in order if force or not _usable(n)])
+    failed: dict[str, str] = {}
     for name in order:
         t0 = time.time()
-        if (domains_dir() / name / "manifest.json").is_file() and not force:
+        if _usable(name) and not force:
             print(f"[{name}] already built (use --force to rebuild)")
+            continue
+        if name == "icons" and failed:
+            failed[name] = f"needs every target domain; not built: {', '.join(failed)}"
+            print(f"[icons] SKIPPED: {failed[name]}")
             continue
         if install:
             ok, msg = ensure(name)
             if not ok:
-                print(f"[{name}] SKIPPED: {msg}")
-                failed.append(name)
+                print(f"[{name}] FAILED: {msg}")
+                failed[name] = msg
                 continue
             if msg:
                 print(f"[{name}] {msg}")
         try:
-            mod = importlib.import_module(f".sources.{name}", __package__)
-            m = mod.build(profile)
+            with building(name):
+                m = importlib.import_module(f".sources.{name}", __package__).build(profile)
             print(f"[{name}] built: {m['n_classes']} classes, {m['images']} images, min "
                   f"{m['min_images_per_class']}/class, {time.time() - t0:.0f} s")
         except Exception as e:  # noqa: BLE001 - one broken source must not stop the rest
-            traceback.print_exc()
+            if not isinstance(e, BelowMinima):
+                traceback.print_exc()
             print(f"[{name}] FAILED: {type(e).__name__}: {e}; continuing with the other domains")
-            failed.append(name)
-    built = list_domains(profile)
+            failed[name] = f"{type(e).__name__}: {e}"
+    built = [n for n in list_domains(profile) if n not in failed]
     write_episodes(profile, [n for n in built if n in names or not only])
     for n in built:
         r = summary_row(load_domain(n, profile))
         print(f"  {n:9s} {r['role']:6s} train/val/test {r['classes_train']:4d}/{r['classes_val']:3d}/"
               f"{r['classes_test']:4d}  images {r['images']:6d}  min/class {r['min_images_per_class']}")
     if failed:
-        print(f"not built: {', '.join(failed)} (see messages above); the others are usable")
+        print(f"make data FAILED for {len(failed)} domain(s): {', '.join(failed)} "
+              "(reasons above; fix them and rerun `make data`)")
+        return 1
     return 0
 
 
@@ -101,6 +130,7 @@ def main(argv=None) -> int:
     d.add_argument("--name", required=True)
     d.add_argument("--role", default="target", choices=["target", "base"])
     d.add_argument("--min-images", type=int, default=2)
+    d.add_argument("--force", action="store_true", help="replace an existing domain of that name")
     ls = sub.add_parser("list", help="print the built domains of a profile")
     ls.add_argument("--profile", default="default")
     a = ap.parse_args(argv)
@@ -115,9 +145,9 @@ def main(argv=None) -> int:
     if a.cmd == "domain":
         from .byo import import_folder
         try:
-            import_folder(a.src, a.name, role=a.role, min_images=a.min_images)
-        except (ValueError, FileNotFoundError) as e:
-            print(f"error: {e}")
+            import_folder(a.src, a.name, role=a.role, min_images=a.min_images, force=a.force)
+        except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
+            print(f"error: {e}", file=sys.stderr)  # a user error: the message, no traceback
             return 2
         return 0
     if a.cmd == "list":

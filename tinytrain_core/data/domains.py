@@ -43,6 +43,29 @@ FIXTURE = {
     "fixture_b": ("target", "Omniglot (smoke fixture, Cyrillic)"),
 }
 SPLITS = ("train", "val", "test")
+# What a built-in domain must hold to be written at all (the issue's minima; EMBEDDED_DATA.md).
+# Fashion-MNIST has only 10 classes: its val/test split images, not classes.
+MINIMA = {"icons": dict(classes=600, train=300, images=10),
+          "fashion": dict(test=10, val=5, images=6)}
+TARGET_MINIMA = dict(test=50, val=5, images=6)
+
+
+class BelowMinima(ValueError):
+    pass
+
+
+def below_minima(name: str, manifest: dict) -> str | None:
+    """Why a freshly written manifest may not become a domain, or None. Every domain needs a
+    class; a built-in one needs its minima (classes per split, images per class)."""
+    n = manifest["n_classes"]
+    if sum(n.values()) == 0:
+        return "0 classes"
+    if name not in BUILTIN:
+        return None
+    want = MINIMA.get(name, TARGET_MINIMA)
+    have = dict(n, classes=sum(n.values()), images=manifest["min_images_per_class"])
+    short = [f"{k} {have[k]} < {v}" for k, v in want.items() if have[k] < v]
+    return ("below its minima: " + ", ".join(short)) if short else None
 
 
 def data_root() -> Path:

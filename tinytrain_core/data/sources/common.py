@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..domains import IMAGE_SIZE, domains_dir, split_classes, write_manifest
+from ..domains import (IMAGE_SIZE, BelowMinima, below_minima, domains_dir, split_classes,
+                       write_manifest)
 
 
 def on_white(im: Image.Image) -> Image.Image:
@@ -132,6 +133,10 @@ class DomainWriter:
                                      "test": {c: files[c][n[c] // 5:] for c in keep}}
         m = write_manifest(self.tmp, self.name, role, stands_in_for, splits, sources,
                            description, build=build, **extra)
+        short = below_minima(self.name, m)
+        if short:  # never swap an empty or undersized domain into place
+            self.abort()
+            raise BelowMinima(f"{self.name}: {short}; not written")
         final = self.parent / self.name
         old = self.parent / f".{self.name}.old"
         shutil.rmtree(old, ignore_errors=True)
@@ -199,13 +204,16 @@ def render_svgs(jobs: list[tuple[str, str, str]], writer: DomainWriter, desc: st
     return kept
 
 
-def built_class_names(exclude: str) -> set[str]:
-    """Class names (and display labels) of every other built domain, for collision removal."""
+def class_names_of(domains: list[str]) -> set[str]:
+    """Class names (and display labels) of the named built domains, for collision removal;
+    a domain that is not built is an error (the result must not depend on what happens to be
+    on disk)."""
     import json
     out = set()
-    for m in domains_dir().glob("*/manifest.json"):
-        if m.parent.name == exclude:
-            continue
+    for name in domains:
+        m = domains_dir() / name / "manifest.json"
+        if not m.is_file():
+            raise FileNotFoundError(f"{name} is not built; it must be built first")
         man = json.loads(m.read_text())
         for split in ("val", "test", "train"):
             out.update(man["splits"][split])

@@ -17,7 +17,7 @@ from collections import defaultdict
 from PIL import Image
 
 from ..domains import BUILTIN, safe_name
-from ..install import npm_dir, npm_version
+from ..install import npm_package, npm_version
 from ..profiles import build_caps
 from . import iconify as I
 from .common import DomainWriter, render_svgs
@@ -32,11 +32,11 @@ def key(code: str) -> str:
 
 
 def datasource() -> list[dict]:
-    return json.loads((npm_dir() / "node_modules" / "emoji-datasource-apple" / "emoji.json").read_text())
+    return json.loads((npm_package("emoji-datasource-apple") / "emoji.json").read_text())
 
 
 def vendor_png(vendor: str, image: str):
-    return npm_dir() / "node_modules" / f"emoji-datasource-{vendor}" / "img" / vendor / "64" / image
+    return npm_package(f"emoji-datasource-{vendor}") / "img" / vendor / "64" / image
 
 
 def iconify_index(sets: list[str]) -> dict[str, dict[str, str]]:

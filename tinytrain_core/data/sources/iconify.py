@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..install import npm_dir, npm_version
+from ..install import npm_package, npm_version
 
 EMOJI_COLOUR = ["noto", "noto-v1", "twemoji", "openmoji", "fluent-emoji", "fluent-emoji-flat",
                 "emojione", "emojione-v1", "fxemoji", "streamline-emojis"]
@@ -33,7 +33,7 @@ VARIANT_LINE = {"mingcute", "ri", "majesticons", "solar", "eva", "clarity", "bas
 
 
 def root() -> Path:
-    return npm_dir() / "node_modules" / "@iconify" / "json"
+    return npm_package("@iconify/json")
 
 
 def version() -> str:

@@ -5,7 +5,8 @@ Left out: emoji, flag and logo sets, the stroke-drawn sets (they make the `linea
 and the non-commercial sets cbi and ps. Label noise: names that mean different things in
 different sets are handled by (1) a stop list of known homonyms and text-like names, and
 (2) a silhouette-consensus filter that drops drawings unlike the rest of their class.
-Classes whose names collide with any target domain's classes are removed (targets build first).
+Classes whose names collide with any built-in target domain's classes are removed, so all nine
+targets must be built first (`make data` orders them so); bring-your-own domains play no part.
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from collections import defaultdict
 from ..domains import BUILTIN, safe_name
 from ..profiles import build_caps
 from . import iconify as I
-from .common import DomainWriter, built_class_names, render_svgs
+from .common import DomainWriter, class_names_of, render_svgs
 
 MIN_IMAGES = 10
+TARGETS = [n for n, (role, _) in BUILTIN.items() if role == "target"]
 EXCLUDE_SETS = {"fa-brands", "fa6-brands", "devicon-plain", "file-icons", "svg-spinners",
                 "academicons", "bitcoin-icons", "covid", "bpmn", "ginetex", "pixel"}
 # Homonyms and text-like names (EMBEDDED_DATA.md: 'anchor' = hyperlink, 'key' = the text KEY).
@@ -55,7 +57,8 @@ def build(profile: str) -> dict:
     max_classes, max_images = build_caps(profile, "icons")
     sets = [p for p in I.base_sets() if p not in EXCLUDE_SETS]
     cand = candidates(sets)
-    clash = built_class_names("icons") | set(BUILTIN)
+    # every built-in target, never whatever else is on disk: the base must be the same everywhere
+    clash = class_names_of(TARGETS) | set(BUILTIN)
     eligible = sorted((c for c, v in cand.items() if len(v) >= MIN_IMAGES and
                        safe_name(c) not in clash and c not in clash),
                       key=lambda c: (-len(cand[c]), c))

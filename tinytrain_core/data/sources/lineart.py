@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 
 from ..domains import BUILTIN, safe_name
-from ..install import npm_dir, npm_version
+from ..install import npm_package, npm_version
 from ..profiles import build_caps
 from . import iconify as I
 from .common import DomainWriter, render_svgs
@@ -40,14 +40,13 @@ def build(profile: str) -> dict:
                 best = cand[c].get(p)
                 if best is None or (len(n), n) < (len(best), best):
                     cand[c][p] = n
-    om = npm_dir() / "node_modules" / "openmoji"
+    om = npm_package("openmoji")
     om_files = {}
-    if om.is_dir():
-        for e in json.loads((om / "data" / "openmoji.json").read_text()):
-            f = om / "black" / "svg" / f"{e['hexcode']}.svg"
-            c = safe_name(e["annotation"])
-            if f.is_file() and concept_ok(c) and not e.get("skintone"):
-                om_files.setdefault(c, f)
+    for e in json.loads((om / "data" / "openmoji.json").read_text()):
+        f = om / "black" / "svg" / f"{e['hexcode']}.svg"
+        c = safe_name(e["annotation"])
+        if f.is_file() and concept_ok(c) and not e.get("skintone"):
+            om_files.setdefault(c, f)
     base_count = defaultdict(int)
     for p in I.base_sets():
         if p not in EXCLUDE_SETS:
