@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from tinytrain_core import data as D
 
@@ -120,29 +119,3 @@ def test_datasets():
                                                                       queries=2), profile="smoke")
     assert len(ds) == 2 and ds[1][0].shape == (5, 3, 128, 128)
 
-
-def test_bring_your_own_domain(tmp_path, capsys):
-    src = tmp_path / "src"
-    rng = np.random.default_rng(0)
-    for k in range(7):
-        (src / f"Class {k}").mkdir(parents=True)
-        for j in range(4):  # odd sizes, modes and formats
-            arr = (rng.random((30 + 7 * j, 50, 3)) * 255).astype(np.uint8)
-            im = Image.fromarray(arr).convert(["RGB", "L", "RGBA", "P"][j])
-            im.save(src / f"Class {k}" / f"{j}.{['png', 'jpg', 'png', 'gif'][j]}")
-    (src / "Class 0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 40)
-    good = src / "Class 1" / "0.png"
-    (src / "Class 1" / "truncated.png").write_bytes(good.read_bytes()[:-100])
-    (src / "empty class").mkdir()
-    with pytest.warns(UserWarning, match="empty class"):
-        m = D.import_folder(src, "mine")
-    out = capsys.readouterr().out
-    assert "broken.png" in out and "truncated.png" in out
-    d = D.load_domain("mine", "default")
-    assert d.role == "target" and "mine" in D.list_domains("default")
-    assert m["min_images_per_class"] == 4 and len(d.classes("test")) == 2
-    assert len(d.classes("val")) == 5
-    ep = D.sample_episode("mine", "val", 0, D.EpisodeConfig(mode="fixed", ways=5, shots=2,
-                                                           queries=2), profile="default")
-    xs, *_ = D.episode_tensors(ep)
-    assert xs.shape == (10, 3, 128, 128)
