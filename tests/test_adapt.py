@@ -1,4 +1,5 @@
-"""adapt: the summary's statistics, resume without redoing tasks, and a config clash refused.
+"""adapt: the summary's statistics, resume without redoing tasks, and rows of a changed config
+set aside and recomputed (more on resume in test_resume.py).
 Runs on the fixture with the per-task work replaced by a recorder (the real task is tested in
 test_finetune.py and by the notebook's smoke run)."""
 import pandas as pd
@@ -66,9 +67,11 @@ def test_resume_skips_finished_tasks(sandbox):
     assert (tmp / "results" / "smoke" / "adapt" / "mcunet-5fps" / "fixture_a.json").is_file()
     adapt.run(cfg, progress=False)
     assert len(calls) == 4                                     # nothing left to do
-    cfg.steps = 7
-    with pytest.raises(ValueError, match="different config"):
-        adapt.run(cfg, progress=False)
+    cfg.steps = 7                                              # a changed config: rows set aside, redone
+    rows = adapt.run(cfg, progress=False)
+    assert len(calls) == 8 and len(rows) == 4
+    (archive,) = (tmp / "results" / "smoke" / "adapt" / "mcunet-5fps").glob("fixture_a.stale-*.csv")
+    assert len(adapt.load_rows("smoke", "mcunet-5fps")) == 4   # the archive is not read as rows
 
 
 def test_methods_share_one_interface():

@@ -2,6 +2,7 @@
 import io
 import os
 import pickle
+import re
 import zipfile
 
 import pytest
@@ -85,3 +86,49 @@ def test_fetch_copies_and_verifies_the_real_files(tmp_path):
         pytest.skip("TINYTRAIN_WEIGHTS_DIR not set: run `make weights` on a machine that has them")
     placed = weights.fetch(dest=tmp_path, source_dir=src)
     assert sorted(p.name for p in placed) == sorted(f"{n}.pkl" for n in weights.SHA256)
+
+
+def _numpy_zip(path):
+    import numpy as np
+    _as_torch_zip(path, pickle.dumps({"w": np.arange(4000, dtype=np.int8)}, protocol=2))
+    return path.read_bytes()
+
+
+def test_a_zip_with_a_damaged_member_names_the_path_and_the_fix(tmp_path):
+    path = tmp_path / "mcunet-5fps.pkl"
+    raw = bytearray(_numpy_zip(path))
+    raw[len(raw) // 3] ^= 0xFF                         # inside the stored data.pkl: its CRC fails
+    path.write_bytes(bytes(raw))
+    with pytest.raises(weights.DamagedWeights, match=rf"{re.escape(str(path))}.*damaged.*make weights.*TINYTRAIN_WEIGHTS_DIR"):
+        weights.safe_load(path)
+
+
+def test_a_truncated_zip_is_reported_as_damaged(tmp_path):
+    path = tmp_path / "mcunet-5fps.pkl"
+    path.write_bytes(_numpy_zip(path)[:-100])
+    with pytest.raises(weights.DamagedWeights, match=rf"{re.escape(str(path))}.*truncated.*make weights"):
+        weights.safe_load(path)
+
+
+def test_damaged_weights_are_caught_as_unsafe_weights_too():
+    assert issubclass(weights.DamagedWeights, weights.UnsafeWeights)
+
+
+def test_a_release_file_failing_its_sha256_is_refused_at_load(tmp_path, monkeypatch):
+    from tinytrain_core import models
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    monkeypatch.delenv("TINYTRAIN_WEIGHTS_DIR", raising=False)
+    path = tmp_path / "data" / "weights" / "mcunet-5fps.pkl"
+    path.parent.mkdir(parents=True)
+    _numpy_zip(path)                                   # readable, but not the release
+    with pytest.raises(weights.DamagedWeights, match=rf"{re.escape(str(path))} fails its sha256 check.*make weights"):
+        models.create("mcunet-5fps", pretrained=True)
+
+
+def test_the_real_release_passes_its_check_at_load():
+    src = os.environ.get("TINYTRAIN_WEIGHTS_DIR")
+    if not src or not os.path.isdir(src):
+        pytest.skip("TINYTRAIN_WEIGHTS_DIR not set: run `make weights` on a machine that has them")
+    from tinytrain_core import models
+    net = models.create("mcunet-5fps", pretrained=True)
+    assert net.classifier.weight.abs().sum() > 0

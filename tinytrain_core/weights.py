@@ -18,6 +18,7 @@ import pickle
 import shutil
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,15 @@ class UnsafeWeights(pickle.UnpicklingError):
     pass
 
 
+class DamagedWeights(UnsafeWeights):
+    """A weight file that is truncated, corrupt, or not the pinned release it is named after.
+    (An UnsafeWeights: it is refused for the same reason, it is not what we can vouch for.)"""
+
+
+FIX = ("delete it and run `make weights` (or, if TINYTRAIN_WEIGHTS_DIR is set, check that it "
+       "points at an intact copy of the released files)")
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in ALLOWED_GLOBALS:
@@ -67,20 +77,42 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def safe_load(path: str | Path) -> dict:
     """Read a weight file (torch.save zip or plain pickle) without executing code from it."""
     path = Path(path)
-    raw = path.read_bytes()
-    if zipfile.is_zipfile(io.BytesIO(raw)):
-        with zipfile.ZipFile(io.BytesIO(raw)) as z:
-            names = [n for n in z.namelist() if n.endswith("data.pkl")]
-            if not names:
-                raise UnsafeWeights(f"{path}: zip without data.pkl, not a weight file")
-            raw = z.read(names[0])
+    raw = _pickle_bytes(path, path.read_bytes())
     try:
         return _NumpyOnlyUnpickler(io.BytesIO(raw)).load()
     except UnsafeWeights:
         raise
     except Exception as e:  # truncated or not a pickle at all
-        raise UnsafeWeights(f"{path}: cannot read as a weight file ({e}); "
-                            "delete it and run `make weights`") from e
+        raise DamagedWeights(f"{path}: cannot read as a weight file, it is damaged ({e}); {FIX}") from e
+
+
+def _pickle_bytes(path: Path, raw: bytes) -> bytes:
+    """The pickle inside a torch.save zip (or `raw` itself when it is a plain pickle). A zip
+    that is cut short or fails its CRC is reported with the path and the fix, not as a bare
+    zipfile error."""
+    if raw[:4] == b"PK\x03\x04" and not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise DamagedWeights(f"{path}: truncated zip (no end-of-archive record), the file is "
+                             f"damaged; {FIX}")
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        return raw
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            names = [n for n in z.namelist() if n.endswith("data.pkl")]
+            if not names:
+                raise UnsafeWeights(f"{path}: zip without data.pkl, not a weight file")
+            return z.read(names[0])
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise DamagedWeights(f"{path}: the zip is damaged ({e}); {FIX}") from e
+
+
+def verify(name: str, path: Path) -> Path:
+    """`path` when its sha256 is that of the pinned release `name`; else DamagedWeights."""
+    got = sha256(path)
+    if got != SHA256[name]:
+        raise DamagedWeights(f"{path} fails its sha256 check: {got[:16]}… instead of the "
+                             f"{SHA256[name][:16]}… of the {name} release (damaged, or another "
+                             f"version); {FIX}")
+    return path
 
 
 def sha256(path: Path) -> str:
@@ -158,8 +190,12 @@ def _file_convs(d: dict) -> list[dict]:
 
 def load_imagenet(net: TinyNet, load_classifier: bool = True, path: Path | None = None) -> TinyNet:
     """Copy the dequantised ImageNet weights into `net` (the nomix part; a feature-mix conv
-    keeps its initialisation). Shapes are checked layer by layer."""
-    path = path or find(net.name)
+    keeps its initialisation). Shapes are checked layer by layer. A file found by name must
+    be the pinned release (sha256); an explicit `path` is only read safely."""
+    if path is None:
+        path = find(net.name)
+        if net.name in SHA256:
+            verify(net.name, path)
     d = safe_load(path)
     units = [u for u in net.backbone.convs() if u is not net.backbone.feature_mix]
     file_convs = _file_convs(d)

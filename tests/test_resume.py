@@ -1,0 +1,257 @@
+"""adapt.run resumes only rows made from the same config, checkpoint content and domain build.
+Stale rows are set aside in an archive (never reused, never lost, never blocking other methods),
+a failed run leaves nothing that blocks the next, and a CSV cut short by a kill is repaired.
+Runs on the fixture with the per-task work replaced by a recorder, as in test_adapt.py."""
+import csv
+import json
+
+import pandas as pd
+import pytest
+
+from tinytrain_core import adapt
+
+pytestmark = pytest.mark.filterwarnings("ignore:no 'meta' checkpoint:UserWarning")   # meta_fallback's notice
+DOMAIN = "fixture_a"
+
+
+class Recorder:
+    """Stands in for adapt_task: records (episode seed, method, lr) and fails the way a real task
+    does on an impossible memory budget or an unknown channel rule."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, method, net, state, tensors, cfg, lr, task_seed):
+        if method.name == "TinyTrain" and cfg.memory_kib < 1:
+            raise ValueError("no conv fits the memory budget")
+        if cfg.channels not in ("fisher", "l2", "random"):
+            raise ValueError(f"unknown channels {cfg.channels!r}")
+        self.calls.append((task_seed, method.name, lr))
+        return dict(accuracy=50.0 + 1000 * lr, backward_macs=0, backward_kib=0.0, select_s=0.0,
+                    train_s=0.0, n_layers=0, scheme="")
+
+    def ran(self, method=None):
+        return [c for c in self.calls if method is None or c[1] == method]
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    from tinytrain_core.data import fixture_ready
+    from tinytrain_core.paths import project_root
+    root = project_root()
+    if not fixture_ready(root / "data" / "fixture"):
+        pytest.skip("fixture domains missing: run `make fixture`")
+    monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    rec = Recorder()
+    monkeypatch.setattr(adapt, "adapt_task", rec)
+    monkeypatch.setattr(adapt.Backbones, "get", lambda self, ckpt: (None, None))
+    return rec
+
+
+def _cfg(**kw):
+    base = dict(profile="smoke", domains=[DOMAIN], methods=["None", "TinyTrain"], episodes=2, lrs=(1e-3,),
+                meta_fallback=True)
+    return adapt.AdaptConfig(**{**base, **kw})
+
+
+def _dir():
+    return adapt.out_dir("smoke", "mcunet-5fps")
+
+
+def _csv():
+    return _dir() / f"{DOMAIN}.csv"
+
+
+def _archives():
+    return sorted(_dir().glob(f"{DOMAIN}.stale-*.csv"))
+
+
+def _meta_checkpoint(content: bytes):
+    """Put bytes where the meta checkpoint lives (loading is stubbed out: only its hash matters)."""
+    from tinytrain_core.metatrain import checkpoint_path
+    path = checkpoint_path("mcunet-5fps", "meta", "smoke")
+    path.write_bytes(content)
+    return path
+
+
+def _keys_in_csv():
+    with _csv().open(newline="") as fh:
+        return {r["key"] for r in csv.DictReader(fh)}
+
+
+# ---------------------------------------------------------------- 1. failed runs block nothing
+
+@pytest.mark.parametrize("failure", ["memory budget", "channels typo", "missing meta checkpoint"])
+def test_a_failed_run_leaves_nothing_that_blocks_the_next(sandbox, failure):
+    bad = {"memory budget": dict(memory_kib=0.5), "channels typo": dict(channels="fishr"),
+           "missing meta checkpoint": dict(meta_fallback=False)}[failure]
+    with pytest.raises((ValueError, FileNotFoundError)):
+        adapt.run(_cfg(**bad), progress=False)
+    if _csv().with_suffix(".json").is_file():            # a sidecar only beside rows it describes
+        assert len(adapt._read(_csv())) > 0
+    rows = adapt.run(_cfg(), progress=False)             # the intended config now just runs
+    assert sorted(zip(rows.episode, rows.method)) == [(0, "None"), (0, "TinyTrain"), (1, "None"), (1, "TinyTrain")]
+
+
+def test_a_failed_first_task_leaves_no_empty_csv_behind(sandbox):
+    with pytest.raises(ValueError):
+        adapt.run(_cfg(channels="fishr"), progress=False)
+    assert not _csv().exists() and not _csv().with_suffix(".json").exists()
+
+
+def test_a_config_change_for_one_method_leaves_the_others_alone(sandbox, capsys):
+    adapt.run(_cfg(), progress=False)
+    assert len(sandbox.ran()) == 4
+    rows = adapt.run(_cfg(checkpoint={"TinyTrain": "imagenet"}), progress=False)
+    assert len(sandbox.ran("None")) == 2                 # None's rows were resumed
+    assert len(sandbox.ran("TinyTrain")) == 4            # TinyTrain's were computed again
+    assert len(rows) == 4 and set(rows[rows.method == "TinyTrain"].checkpoint) == {"imagenet"}
+    (archive,) = _archives()
+    old = adapt._read(archive)
+    assert set(old.method) == {"TinyTrain"} and len(old) == 2
+    assert "set aside 2 row(s) of TinyTrain" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 2./3. rows keyed by content
+
+def test_a_retrained_checkpoint_sets_its_rows_aside_and_recomputes_them(sandbox, capsys):
+    _meta_checkpoint(b"first meta-training")
+    cfg = _cfg(meta_fallback=False, lrs=(1e-3, 1e-2))
+    first = adapt.run(cfg, progress=False)
+    assert set(first[first.method == "TinyTrain"].checkpoint) == {"meta"}
+    assert len(sandbox.ran("TinyTrain")) == 2 + 2        # 2 validation tasks (one per lr), 2 test tasks
+    adapt.run(cfg, progress=False)
+    assert len(sandbox.ran("TinyTrain")) == 4            # same content: resumed, nothing redone
+    _meta_checkpoint(b"notebook 01 ran again")
+    rows = adapt.run(cfg, progress=False)
+    assert len(sandbox.ran("TinyTrain")) == 8 and len(sandbox.ran("None")) == 2
+    assert len(rows) == 4
+    out = capsys.readouterr().out
+    assert "set aside 2 row(s) of TinyTrain" in out and "checkpoint 'meta' is now" in out
+    (archive,) = _archives()
+    assert len(adapt._read(archive)) == 2 and archive.with_suffix(".json").is_file()
+    lr_keys = [k for k in json.loads((_dir() / "lr.json").read_text()) if "|TinyTrain|" in k]
+    assert len(lr_keys) == 2                             # the learning rate was chosen again too
+
+
+def test_meta_fallback_rows_are_recomputed_once_the_meta_checkpoint_exists(sandbox, capsys):
+    with pytest.warns(UserWarning, match="meta_fallback"):
+        first = adapt.run(_cfg(), progress=False)
+    assert set(first[first.method == "TinyTrain"].checkpoint) == {"imagenet (meta missing)"}
+    _meta_checkpoint(b"trained at last")
+    rows = adapt.run(_cfg(), progress=False)
+    assert set(rows[rows.method == "TinyTrain"].checkpoint) == {"meta"}
+    assert len(sandbox.ran("TinyTrain")) == 4 and len(sandbox.ran("None")) == 2
+
+
+def test_a_rebuilt_domain_sets_every_method_aside(sandbox, monkeypatch, capsys):
+    adapt.run(_cfg(), progress=False)
+    monkeypatch.setattr("tinytrain_core.data.domains.domain_hash", lambda d: "rebuilt00000")
+    rows = adapt.run(_cfg(), progress=False)
+    assert len(sandbox.ran()) == 8 and len(rows) == 4
+    assert "the domain was rebuilt" in capsys.readouterr().out
+    assert len(adapt._read(_archives()[0])) == 4
+
+
+def test_rows_of_methods_outside_the_run_are_kept_untouched(sandbox):
+    adapt.run(_cfg(methods=["LastLayer"]), progress=False)
+    rows = adapt.run(_cfg(steps=3), progress=False)      # a change that would affect LastLayer too
+    assert sorted(set(rows.method)) == ["LastLayer", "None", "TinyTrain"] and len(rows) == 6
+    assert len(sandbox.ran("LastLayer")) == 2
+    assert not _archives()
+
+
+def test_old_format_rows_are_set_aside_and_recomputed(sandbox, capsys):
+    path = _csv()
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=adapt.COLUMNS)
+        w.writeheader()
+        for ep in (0, 1):
+            w.writerow(dict(domain=DOMAIN, episode=ep, ways=3, shots=6, queries=6, method="None",
+                            checkpoint="imagenet", lr=0.0, accuracy=12.5, backward_macs=0, backward_kib=0.0,
+                            select_s=0.0, train_s=0.0, n_layers=0, scheme=""))
+    path.with_suffix(".json").write_text(json.dumps({"domain": DOMAIN, "method_keys": {"None": "abc"}}))
+    rows = adapt.run(_cfg(), progress=False)
+    assert len(sandbox.ran()) == 4 and len(rows) == 4 and set(rows.accuracy) == {50.0, 51.0}
+    assert "set aside 2 row(s) of None (older format: written before rows carried a key" in capsys.readouterr().out
+    assert set(adapt._read(_archives()[0]).accuracy) == {12.5}
+    assert "key" in open(path).readline()
+
+
+def test_load_rows_reads_old_and_new_files_and_skips_archives_and_summaries(sandbox):
+    d = _dir()
+    (d / "old.csv").write_text(",".join(adapt.COLUMNS) + "\n"
+                               "old,0,5,5,25,None,imagenet,0.0,40.0,0,0.0,0.0,0.0,0,\n"
+                               "old,0,5,5,25,FullTrain,imagenet,0.001,60.0,9,1.5,0.0,2.0,42,0:3/3\n")
+    adapt.run(_cfg(methods=["None", "FullTrain"]), progress=False)
+    adapt.run(_cfg(methods=["None", "FullTrain"], steps=3), progress=False)   # makes an archive
+    adapt.summarize(adapt.load_rows("smoke", "mcunet-5fps")).to_csv(d / "summary.csv", index=False)
+    rows = adapt.load_rows("smoke", "mcunet-5fps")
+    assert list(rows.columns) == adapt.COLUMNS and len(rows) == 2 + 4
+    assert set(rows.method) == {"None", "FullTrain"} and sorted(set(rows.domain)) == [DOMAIN, "old"]
+    assert set(adapt.summarize(rows).domain) == {DOMAIN, "old", "average"}
+
+
+# ---------------------------------------------------------------- 4. files cut short by a kill
+
+def test_an_empty_csv_counts_as_no_rows_and_is_repaired(sandbox):
+    _csv().write_text("")
+    rows = adapt.run(_cfg(), progress=False)
+    assert len(rows) == 4 and len(sandbox.ran()) == 4
+    assert open(_csv()).readline().strip() == ",".join(adapt.FIELDS)
+
+
+@pytest.mark.parametrize("tear", ["no trailing newline", "missing fields", "unparsable accuracy"])
+def test_a_torn_last_line_is_dropped_and_its_task_recomputed(sandbox, capsys, tear):
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    whole = _csv().read_bytes()
+    head, last = whole.rsplit(b"\r\n", 2)[0] + b"\r\n", whole.rsplit(b"\r\n", 2)[1]
+    torn = {"no trailing newline": whole[:-8],          # every field there, the key cut short
+            "missing fields": head + last[:20] + b"\r\n",
+            "unparsable accuracy": head + last.replace(b",50.0,", b",5x.0,") + b"\r\n"}[tear]
+    _csv().write_bytes(torn)
+    rows = adapt.run(_cfg(methods=["None"]), progress=False)
+    assert "torn last line" in capsys.readouterr().out
+    assert len(sandbox.ran()) == 3 and sorted(rows.episode) == [0, 1]
+    assert _csv().read_bytes() == whole                   # whole again, same bytes
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00binary", b"name,size\nfoo,3\n",
+                                     ",".join(adapt.FIELDS).encode() + b"\r\nfixture_a,zero,1\r\nfixture_a,1\r\n"])
+def test_an_unreadable_csv_names_the_file_and_the_fix(sandbox, content):
+    _csv().write_bytes(content)
+    with pytest.raises(adapt.BadResults, match=rf"{DOMAIN}\.csv.*Move it aside"):
+        adapt.run(_cfg(), progress=False)
+    assert _csv().read_bytes() == content                 # nothing is rewritten behind the user's back
+
+
+def test_the_sidecar_describes_exactly_the_rows_present(sandbox):
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    adapt.run(_cfg(methods=["TinyTrain"]), progress=False)
+    side = json.loads(_csv().with_suffix(".json").read_text())
+    assert set(side["keys"]) == _keys_in_csv() and len(side["keys"]) == 2
+    assert {v["method"] for v in side["keys"].values()} == {"None", "TinyTrain"}
+    assert all(v["checkpoint_id"].startswith("imagenet:") for v in side["keys"].values())
+
+
+def test_a_torn_lr_cache_is_ignored_not_fatal(sandbox, capsys):
+    (_dir() / "lr.json").write_text('{"fixture_a|None|')
+    rows = adapt.run(_cfg(lrs=(1e-3, 1e-2)), progress=False)
+    assert len(rows) == 4 and "not valid JSON" in capsys.readouterr().out
+    assert pd.notna(rows.lr).all()
+
+
+def test_a_checkpoint_replaced_while_it_loads_is_refused(tmp_path, monkeypatch):
+    from tinytrain_core import models
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    nets = adapt.Backbones(adapt.AdaptConfig(profile="smoke", domains=[DOMAIN]))
+    _meta_checkpoint(b"the weights the rows are keyed by")
+    assert nets.identity("meta").startswith("meta:")
+
+    def load_while_notebook_01_saves(checkpoint):
+        _meta_checkpoint(b"retrained meanwhile")
+        return models.create("mcunet-5fps", pretrained=False)
+    monkeypatch.setattr(nets, "_load", load_while_notebook_01_saves)
+    with pytest.raises(RuntimeError, match="changed while this run loaded it"):
+        nets.get("meta")
