@@ -19,7 +19,7 @@ export TINYTRAIN_WEIGHTS_DIR := $(SHARED_WEIGHTS)
 endif
 endif
 
-.PHONY: help setup weights data fixture domain reproduce test unit nbval bench lint clean
+.PHONY: help setup weights data fixture domain reproduce compare test unit nbval bench lint clean
 
 help: ## show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,23 +37,26 @@ $(VENV)/.installed: pyproject.toml
 weights: setup ## place the three ImageNet weight files in data/weights/ (sha256-checked)
 	$(PY) -m tinytrain_core.weights
 
-data: setup ## install the embedded sources and render all domains + episodes for PROFILE
-	$(PY) -m tinytrain_core.data build --profile $(PROFILE)
+data: export DOMAIN := $(value DOMAIN)
+data: setup ## install the embedded sources and render all domains + episodes for PROFILE (DOMAIN=name: one domain)
+	$(PY) -m tinytrain_core.data build --profile $(PROFILE) $${DOMAIN:+--domain "$$DOMAIN"}
 
 fixture: setup ## generate the tiny font-glyph fixture domains used by smoke runs and CI (seconds)
 	$(PY) -m tinytrain_core.data fixture
 
-domain: setup ## turn a folder of class subfolders into a domain: make domain SRC=path NAME=name
-	@test -n "$(SRC)" -a -n "$(NAME)" || { echo "usage: make domain SRC=path/to/folder NAME=name"; exit 2; }
-	$(PY) -m tinytrain_core.data domain --src "$(SRC)" --name "$(NAME)"
+# SRC and NAME reach the shell as environment variables, never pasted into the command line:
+# a name with quotes or `;` stays one harmless argument.
+domain: export SRC := $(value SRC)
+domain: export NAME := $(value NAME)
+domain: setup ## turn a folder of class subfolders into a domain: make domain SRC=path NAME=name [FORCE=1]
+	@test -n "$$SRC" -a -n "$$NAME" || { echo "usage: make domain SRC=path/to/folder NAME=name [FORCE=1]"; exit 2; }
+	$(PY) -m tinytrain_core.data domain --src "$$SRC" --name "$$NAME" $(if $(FORCE),--force)
 
-reproduce: setup weights data ## run every numbered notebook in order for PROFILE; tables -> results/PROFILE, figures -> figures/PROFILE
-	@mkdir -p results/$(PROFILE)/notebooks
-	@set -e; for nb in $(NOTEBOOKS); do \
-	  echo "== $$nb (profile $(PROFILE))"; \
-	  $(VENV)/bin/papermill "$$nb" "results/$(PROFILE)/notebooks/$$(basename $$nb)" \
-	    -k $(KERNEL) --cwd notebooks -p profile $(PROFILE) --progress-bar; \
-	done
+reproduce: setup weights data ## run every numbered notebook in order for PROFILE (resumes an interrupted run; FRESH=1 starts over), then compare with the committed tables
+	$(PY) -m tinytrain_core.reproduce --profile $(PROFILE) $(if $(FRESH),--fresh)
+
+compare: setup ## compare results/PROFILE with the committed reference kept by the last `make reproduce`
+	$(PY) -m tinytrain_core.reproduce --profile $(PROFILE) --compare-only
 
 test: setup fixture unit nbval ## unit tests + nbval of the notebooks with their smoke parameters
 

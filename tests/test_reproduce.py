@@ -1,0 +1,122 @@
+"""`make reproduce`: a fresh run recomputes everything (the committed tables are kept aside as the
+reference, never resumed), an interrupted run resumes only its own work under its own code, and
+the comparison tells equal from different, within or outside the CI. Runs in a temporary git
+checkout with a stand-in papermill, in seconds."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pandas as pd
+import papermill
+import pytest
+
+from tinytrain_core import reproduce as R
+
+
+def _git(root, *args):
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+@pytest.fixture()
+def checkout(tmp_path):
+    """A tiny project: two notebooks, a package file, committed default tables."""
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "tinytrain_core").mkdir()
+    (root / "tinytrain_core" / "x.py").write_text("A = 1\n")
+    for nb in ("00_data.ipynb", "01_pretrain.ipynb"):
+        (root / "notebooks" / nb).write_text("{}")
+    res = root / "results" / "default"
+    (res / "adapt").mkdir(parents=True)
+    pd.DataFrame({"domain": ["a", "b"], "accuracy": [50.0, 60.0], "ci95": [2.0, 2.0],
+                  "train_s": [1.0, 2.0]}).to_csv(res / "table.csv", index=False)
+    pd.DataFrame({"episode": [0], "method": ["None"], "accuracy": [40.0]}).to_csv(
+        res / "adapt" / "a.csv", index=False)
+    _git(root, "init", "-q")
+    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "ref")
+    return root
+
+
+def _fake_papermill(monkeypatch, calls, fail_on=None, accuracy=(50.0, 61.0)):
+    def execute(inp, out, parameters, kernel_name, cwd, progress_bar):
+        name = inp.rsplit("/", 1)[-1]
+        calls.append(name)
+        if name == fail_on:
+            raise RuntimeError("kernel died")
+        res = R.Run(parameters["profile"], root=cwd.rsplit("/notebooks", 1)[0]).results
+        pd.DataFrame({"domain": ["a", "b"], "accuracy": list(accuracy), "ci95": [2.0, 2.0],
+                      "train_s": [9.0, 9.0]}).to_csv(res / "table.csv", index=False)
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+
+
+def test_fresh_run_recomputes_everything_and_keeps_the_committed_reference(checkout):
+    res = checkout / "results" / "default"
+    (res / "checkpoints").mkdir()
+    (res / "checkpoints" / "m-meta.pt").write_text("old weights")
+    run = R.Run("default", checkout)
+    assert run.start() == "fresh"
+    assert not (res / "table.csv").exists() and not (res / "adapt").exists()     # nothing to resume
+    assert not (res / "checkpoints").exists()                                     # nothing reused
+    assert (res / "previous-run" / "results" / "checkpoints" / "m-meta.pt").is_file()  # nothing lost
+    assert (res / "reference" / "table.csv").is_file() and (res / "reference" / "adapt" / "a.csv").is_file()
+    assert json.loads((res / "run.json").read_text())["status"] == "running"
+
+
+def test_interrupted_run_resumes_its_own_finished_notebooks(checkout, monkeypatch):
+    calls = []
+    _fake_papermill(monkeypatch, calls, fail_on="01_pretrain.ipynb")
+    run = R.Run("default", checkout)
+    run.start()
+    with pytest.raises(SystemExit, match="(?s)01_pretrain.ipynb failed.*resume"):
+        run.run_notebooks(progress=False)
+    _fake_papermill(monkeypatch, calls)
+    again = R.Run("default", checkout)
+    assert again.start() == "resumed"
+    again.run_notebooks(progress=False)
+    again.finish()
+    assert calls == ["00_data.ipynb", "01_pretrain.ipynb", "01_pretrain.ipynb"]
+    state = json.loads((checkout / "results" / "default" / "run.json").read_text())
+    assert state["status"] == "complete" and set(state["stages"]) == {"00_data", "01_pretrain"}
+
+
+def test_a_run_does_not_resume_across_a_code_change(checkout, monkeypatch):
+    run = R.Run("default", checkout)
+    run.start()
+    (checkout / "tinytrain_core" / "x.py").write_text("A = 2\n")
+    with pytest.raises(SystemExit, match="code changed.*FRESH=1"):
+        R.Run("default", checkout).start()
+    assert R.Run("default", checkout).start(fresh=True) == "fresh"
+
+
+def test_a_finished_run_is_never_resumed(checkout, monkeypatch):
+    calls = []
+    _fake_papermill(monkeypatch, calls)
+    run = R.Run("default", checkout)
+    run.start()
+    run.run_notebooks(progress=False)
+    run.finish()
+    assert R.Run("default", checkout).start() == "fresh"
+
+
+def test_comparison_tells_equal_within_ci_outside_ci_and_missing(checkout, monkeypatch):
+    _fake_papermill(monkeypatch, [], accuracy=(50.0, 61.0))    # b moves by 1.0 (CI 2.0)
+    run = R.Run("default", checkout)
+    run.start()
+    run.run_notebooks(progress=False)
+    table = R.compare("default", checkout, quiet=True).set_index("table")
+    row = table.loc["table.csv"]
+    assert row.status == "differs" and row.within_ci == 1 and row.outside_ci == 0
+    assert row.differing == "accuracy (max 1)" and row.timing_only == "train_s"
+    assert table.loc["adapt/a.csv"].status == "not recomputed"
+    same = R.compare_table(pd.DataFrame({"m": ["x"], "acc": [1.0]}), pd.DataFrame({"m": ["x"], "acc": [1.0]}))
+    assert same["status"] == "equal"
+    far = R.compare_table(pd.DataFrame({"m": ["x"], "acc": [1.0], "ci95": [0.5]}),
+                          pd.DataFrame({"m": ["x"], "acc": [3.0], "ci95": [0.5]}))
+    assert far["outside_ci"] == 1 and far["within_ci"] == 0
+
+
+def test_unknown_profile_is_refused_with_the_choices(checkout):
+    with pytest.raises(ValueError, match="smoke, default, paper"):
+        R.Run("defualt", checkout)
