@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 KERNEL := tinytrain
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # glibc's allocator dominates CPU training time at batch >= 25 (see README): must be set
-# before the process starts, so it lives here and in the kernel spec.
+# before the process starts. Defined only here; `make setup` copies it into the kernel spec.
 export GLIBC_TUNABLES := glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
 export PYTHONHASHSEED := 0
 # Weights travel beside the checkout on CI and dev machines; elsewhere `make weights` downloads.

@@ -5,7 +5,7 @@ test_finetune.py and by the notebook's smoke run)."""
 import pandas as pd
 import pytest
 
-from tinytrain_core import adapt
+from tinytrain_core import adapt, analysis, taskrows
 from tinytrain_core.stats import mean_ci95, paired_diff_ci95
 
 
@@ -19,7 +19,7 @@ def _rows():
 
 def test_summary_statistics():
     rows = _rows()
-    t = adapt.summarize(rows).set_index(["domain", "method"])
+    t = analysis.summarize(rows).set_index(["domain", "method"])
     m, ci = mean_ci95([55, 61, 79, 82])
     d, dci = paired_diff_ci95([55, 61, 79, 82], [50, 60, 70, 80])
     assert t.loc[("d", "TinyTrain"), "accuracy"] == pytest.approx(m)
@@ -28,20 +28,13 @@ def test_summary_statistics():
     assert t.loc[("d", "TinyTrain"), "diff_ci95"] == pytest.approx(dci)
     assert t.loc[("d", "TinyTrain"), "select_share"] == pytest.approx(0.1)
     assert t.loc[("average", "None"), "accuracy"] == pytest.approx(41.5)
-    lc = adapt.layer_choices(rows)
+    lc = analysis.layer_choices(rows)
     assert lc.set_index("conv").loc[40, "fraction"] == pytest.approx(72 / 576)
     assert lc.set_index("conv").loc[41, "picked"] == 1.0
 
 
 @pytest.fixture
-def sandbox(tmp_path, monkeypatch):
-    from tinytrain_core.data import fixture_ready
-    from tinytrain_core.paths import project_root
-    root = project_root()
-    if not fixture_ready(root / "data" / "fixture"):
-        pytest.skip("fixture domains missing: run `make fixture`")
-    monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(root / "data"))
-    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+def sandbox(adapt_on_fixture, monkeypatch):
     calls = []
 
     def fake_task(method, net, state, tensors, cfg, lr, task_seed):
@@ -49,8 +42,7 @@ def sandbox(tmp_path, monkeypatch):
         return dict(accuracy=50.0, backward_macs=0, backward_kib=0.0, select_s=0.0, train_s=0.0, n_layers=0,
                     scheme="")
     monkeypatch.setattr(adapt, "adapt_task", fake_task)
-    monkeypatch.setattr(adapt.Backbones, "get", lambda self, ckpt: (None, None))
-    return tmp_path, calls
+    return adapt_on_fixture, calls
 
 
 def test_resume_skips_finished_tasks(sandbox):
@@ -71,7 +63,7 @@ def test_resume_skips_finished_tasks(sandbox):
     rows = adapt.run(cfg, progress=False)
     assert len(calls) == 8 and len(rows) == 4
     (archive,) = (tmp / "results" / "smoke" / "adapt" / "mcunet-5fps").glob("fixture_a.stale-*.csv")
-    assert len(adapt.load_rows("smoke", "mcunet-5fps")) == 4   # the archive is not read as rows
+    assert len(taskrows.load_rows("smoke", "mcunet-5fps")) == 4   # the archive is not read as rows
 
 
 def test_methods_share_one_interface():

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinytrain_core import models
+from tinytrain_core import checkpoints
 from tinytrain_core.finetune import initial_state, query_accuracy, run_task, train_scheme
 from tinytrain_core.heads import CosineHead, prototypes
 from tinytrain_core.schemes import UpdateScheme, last_layer
@@ -18,7 +18,7 @@ def flip(x, g):   # a deterministic stand-in for the augmentation
 def _setup(n=8, ways=4):
     from tinytrain_core.weights import WeightsMissing
     try:
-        net = models.create("mcunet-5fps", pretrained=True).backbone
+        net = checkpoints.create("mcunet-5fps", pretrained=True).backbone
     except WeightsMissing:
         pytest.skip("ImageNet weights missing: run `make weights`")
     g = torch.Generator().manual_seed(1)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinytrain_core import measure, models, schemes
+from tinytrain_core import checkpoints, measure, models, schemes, table2
 from tinytrain_core.weights import WeightsMissing, find
 
 from test_sparse import random_scheme
@@ -17,7 +17,7 @@ def backbone(name):
         find(name)
     except WeightsMissing as e:
         pytest.skip(f"{e}")
-    return models.create(name).backbone
+    return checkpoints.create(name).backbone
 
 
 def check(result):
@@ -65,6 +65,6 @@ def test_tinytrain_selection():
     """A scheme chosen by TinyTrain's Fisher-based budgeted selection (synthetic support set)."""
     pytest.importorskip("tinytrain_core.methods")
     bb = backbone("mcunet-5fps")
-    scheme = measure.method_schemes("mcunet-5fps", bb, tinytrain_support=10)["TinyTrain"]
+    scheme = table2.method_schemes("mcunet-5fps", bb, tinytrain_support=10)["TinyTrain"]
     assert scheme.weights, "the selection trained no weights"
     check(measure.measure_step(bb, scheme, batch=2))

@@ -9,8 +9,11 @@ import json
 import pytest
 import torch
 
-from tinytrain_core import checkpoints, evaluate, models
+from tinytrain_core import checkpoints, data, evaluate, models
 from tinytrain_core import metatrain as mt
+from tinytrain_core.heads import CosineHead
+from tinytrain_core.metaconfig import MetaConfig, lr_lambda
+from tinytrain_core.scratch import init_from_scratch, supervised_pretrain
 from tinytrain_core.weights import WeightsMissing, find
 
 MODEL = "mcunet-5fps"
@@ -58,7 +61,7 @@ def synthetic_episode(seed: int, ways=5, shots=2, queries=3, size=16):
 def small_cfg(**kw):
     base = dict(model=MODEL, episodes=6, ways=5, shots=2, queries=3, lr=1e-3, warmup=0,
                 schedule="constant", augment="none", val_every=3, val_episodes=2)
-    return mt.MetaConfig(**{**base, **kw})
+    return MetaConfig(**{**base, **kw})
 
 
 def episode_loss(backbone, head, ep):
@@ -68,10 +71,10 @@ def episode_loss(backbone, head, ep):
 
 def test_meta_training_reduces_query_loss_and_changes_weights():
     torch.manual_seed(0)
-    net = mt.init_from_scratch(models.create(MODEL, pretrained=False))
+    net = init_from_scratch(models.create(MODEL, pretrained=False))
     before = {k: v.clone() for k, v in net.backbone.state_dict().items()}
     ep = synthetic_episode(0)
-    loss0 = episode_loss(net.backbone, mt.CosineHead(), ep)
+    loss0 = episode_loss(net.backbone, CosineHead(), ep)
     history, head = mt.meta_train(net.backbone, [ep] * 6, small_cfg(), validate=None, progress=False)
     assert [r["episode"] for r in history] == [0, 3, 6]
     assert episode_loss(net.backbone, head, ep) < 0.5 * loss0
@@ -82,7 +85,7 @@ def test_meta_training_reduces_query_loss_and_changes_weights():
 
 def test_model_selection_restores_the_best_validated_state():
     torch.manual_seed(0)
-    net = mt.init_from_scratch(models.create(MODEL, pretrained=False))
+    net = init_from_scratch(models.create(MODEL, pretrained=False))
     scores, seen = iter([50.0, 70.0, 60.0]), []
 
     def validate(bb):
@@ -98,27 +101,27 @@ def test_model_selection_restores_the_best_validated_state():
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
-    f = [mt.lr_lambda(s, 100, 10, "cosine") for s in range(101)]
+    f = [lr_lambda(s, 100, 10, "cosine") for s in range(101)]
     assert f[0] == pytest.approx(1 / 11) and f[9] == pytest.approx(10 / 11)
     assert f[10] == pytest.approx(1.0) and f[100] == pytest.approx(0.0, abs=1e-12)
     assert all(a >= b for a, b in zip(f[10:], f[11:]))
-    assert mt.lr_lambda(50, 100, 10, "constant") == 1.0
+    assert lr_lambda(50, 100, 10, "constant") == 1.0
 
 
-def test_batched_augment_is_deterministic_and_in_range():
+def test_meta_augment_is_deterministic_and_in_range():
     x = torch.rand(6, 3, 32, 32) * 2 - 1
-    a = mt.batched_augment(x, torch.Generator().manual_seed(3))
-    b = mt.batched_augment(x, torch.Generator().manual_seed(3))
-    c = mt.batched_augment(x, torch.Generator().manual_seed(4))
+    a = data.augment_batch(x, "meta", torch.Generator().manual_seed(3))
+    b = data.augment_batch(x, "meta", torch.Generator().manual_seed(3))
+    c = data.augment_batch(x, "meta", torch.Generator().manual_seed(4))
     assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
     assert a.min() >= -1.0 and a.max() <= 127 / 128 + 1e-6
 
 
 def test_fast_evaluator_equals_reference(sandbox):
     torch.manual_seed(0)
-    bb = mt.init_from_scratch(models.create(MODEL, pretrained=False)).backbone
-    eps = mt.fixed_episodes("fixture_a", "test", 2, 5, 2, 3, seed=0, profile="smoke")
-    fast = mt.episode_accuracies({"x": bb}, eps)["x"]
+    bb = init_from_scratch(models.create(MODEL, pretrained=False)).backbone
+    eps = evaluate.fixed_episodes("fixture_a", "test", 2, 5, 2, 3, seed=0, profile="smoke")
+    fast = evaluate.episode_accuracies_many({"x": bb}, eps)["x"]
     # reference: decode and embed every episode on its own, no sharing of images
     from tinytrain_core.data import episode_tensors
     from tinytrain_core.heads import prototype_accuracy
@@ -130,22 +133,22 @@ def test_fast_evaluator_equals_reference(sandbox):
 
 
 def test_checkpoint_roundtrip_reuse_and_retrain(sandbox, weights_dir, monkeypatch):
-    cfg = mt.MetaConfig(model=MODEL, profile="smoke", episodes=1, val_every=1, val_episodes=2)
+    cfg = MetaConfig(model=MODEL, profile="smoke", episodes=1, val_every=1, val_episodes=2)
     hist = mt.train_one(cfg, progress=False)
     assert len(hist) == 2
-    path = mt.checkpoint_path(MODEL, "meta", "smoke")
+    path = checkpoints.checkpoint_path(MODEL, "meta", "smoke")
     state, meta = checkpoints.load(path)
     assert meta["config"]["episodes"] == 1 and len(meta["manifest_hash"]) == 12
     assert set(json.loads(path.with_suffix(".json").read_text())) >= {"config", "seed", "manifest_hash"}
 
-    meta_net = mt.load_backbone(MODEL, "meta", "smoke")
+    meta_net = checkpoints.load_backbone(MODEL, "meta", "smoke")
     for k, v in meta_net.backbone.state_dict().items():
         assert torch.equal(v, state[f"backbone.{k}"])
-    imagenet = mt.load_backbone(MODEL, "imagenet", "smoke").backbone.state_dict()
+    imagenet = checkpoints.load_backbone(MODEL, "imagenet", "smoke").backbone.state_dict()
     best_is_start = max(r["val_acc"] for r in hist[1:]) <= hist[0]["val_acc"]
     same = all(torch.equal(v, imagenet[k]) for k, v in meta_net.backbone.state_dict().items())
     assert best_is_start == same
-    assert mt.checkpoint_path(MODEL, "imagenet", "smoke").is_file()
+    assert checkpoints.checkpoint_path(MODEL, "imagenet", "smoke").is_file()
 
     calls = []
     real = mt.meta_train
@@ -153,40 +156,40 @@ def test_checkpoint_roundtrip_reuse_and_retrain(sandbox, weights_dir, monkeypatc
     again = mt.train_one(cfg, progress=False)             # identical config: reused
     assert json.dumps(again) == json.dumps(hist)
     assert calls == []
-    mt.train_one(mt.MetaConfig(**{**cfg.__dict__, "lr": 1e-4}), progress=False)
+    mt.train_one(MetaConfig(**{**cfg.__dict__, "lr": 1e-4}), progress=False)
     assert calls == [1]                                    # changed config: trained again
     assert checkpoints.load(path)[1]["config"]["lr"] == 1e-4
 
 
 def test_load_backbone_errors(sandbox):
     with pytest.raises(ValueError, match="imagenet, meta"):
-        mt.load_backbone(MODEL, "best", "smoke")
+        checkpoints.load_backbone(MODEL, "best", "smoke")
     with pytest.raises(ValueError, match="unknown model"):
-        mt.load_backbone("resnet50", "meta", "smoke")
+        checkpoints.load_backbone("resnet50", "meta", "smoke")
     with pytest.raises(FileNotFoundError, match="01_pretrain.ipynb"):
-        mt.load_backbone("proxyless-w0.3", "meta", "smoke")
+        checkpoints.load_backbone("proxyless-w0.3", "meta", "smoke")
     with pytest.raises(FileNotFoundError, match="init='scratch'"):
-        mt.load_backbone("proxyless-w0.3", "scratch-meta", "smoke")
+        checkpoints.load_backbone("proxyless-w0.3", "scratch-meta", "smoke")
     with pytest.raises(ValueError, match="init must be"):
-        mt.MetaConfig(model=MODEL, init="random")
+        MetaConfig(model=MODEL, init="random")
 
 
 def test_scratch_init_and_one_supervised_step_trains():
     torch.manual_seed(0)
-    net = mt.init_from_scratch(models.create(MODEL, pretrained=False, num_classes=4))
+    net = init_from_scratch(models.create(MODEL, pretrained=False, num_classes=4))
     residual_last = [b.pointwise2.conv.weight for b in net.backbone.blocks if b.residual]
     assert residual_last and all(w.abs().sum() == 0 for w in residual_last)   # blocks start as identity
     x = torch.rand(8, 3, 16, 16) * 2 - 1
     before = net.classifier.weight.clone()
-    hist = mt.supervised_pretrain(net, [(x, torch.arange(8) % 4)], small_cfg(scratch_steps=1),
+    hist = supervised_pretrain(net, [(x, torch.arange(8) % 4)], small_cfg(scratch_steps=1),
                                   progress=False)
     assert len(hist) == 1 and torch.isfinite(torch.tensor(hist[0]["loss"]))
     assert not torch.equal(before, net.classifier.weight)
 
 
 def test_scratch_pipeline_runs_on_fixture(sandbox):
-    cfg = mt.MetaConfig(model=MODEL, profile="smoke", init="scratch", episodes=1, val_every=1,
+    cfg = MetaConfig(model=MODEL, profile="smoke", init="scratch", episodes=1, val_every=1,
                         val_episodes=2, scratch_steps=1, scratch_batch=8)
     mt.train_one(cfg, progress=False)
-    for name in mt.SCRATCH_CHECKPOINTS:
-        assert mt.load_backbone(MODEL, name, "smoke").backbone.feature_dim == 160
+    for name in checkpoints.SCRATCH_CHECKPOINTS:
+        assert checkpoints.load_backbone(MODEL, name, "smoke").backbone.feature_dim == 160

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from tinytrain_core import models
+from tinytrain_core import checkpoints, models
 from tinytrain_core.weights import WeightsMissing, find
 
 # ../shared/reference/ACCOUNTING.md and ../shared/paper/TINYTRAIN.md §3
@@ -92,7 +92,7 @@ def _photo(name):
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_imagenet_weights_classify_real_photos(name):
     needs_weights(name)
-    net = models.create(name, pretrained=True).eval()
+    net = checkpoints.create(name, pretrained=True).eval()
     with torch.no_grad():
         assert net(_photo("chelsea")).argmax().item() == 285  # Egyptian cat
         assert net(_photo("coffee")).argmax().item() == 967   # espresso

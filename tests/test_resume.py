@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from tinytrain_core import adapt
+from tinytrain_core import adapt, analysis, taskrows
 
 pytestmark = pytest.mark.filterwarnings("ignore:no 'meta' checkpoint:UserWarning")   # meta_fallback's notice
 DOMAIN = "fixture_a"
@@ -35,17 +35,9 @@ class Recorder:
 
 
 @pytest.fixture
-def sandbox(tmp_path, monkeypatch):
-    from tinytrain_core.data import fixture_ready
-    from tinytrain_core.paths import project_root
-    root = project_root()
-    if not fixture_ready(root / "data" / "fixture"):
-        pytest.skip("fixture domains missing: run `make fixture`")
-    monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(root / "data"))
-    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+def sandbox(adapt_on_fixture, monkeypatch):
     rec = Recorder()
     monkeypatch.setattr(adapt, "adapt_task", rec)
-    monkeypatch.setattr(adapt.Backbones, "get", lambda self, ckpt: (None, None))
     return rec
 
 
@@ -56,7 +48,7 @@ def _cfg(**kw):
 
 
 def _dir():
-    return adapt.out_dir("smoke", "mcunet-5fps")
+    return taskrows.out_dir("smoke", "mcunet-5fps")
 
 
 def _csv():
@@ -69,7 +61,7 @@ def _archives():
 
 def _meta_checkpoint(content: bytes):
     """Put bytes where the meta checkpoint lives (loading is stubbed out: only its hash matters)."""
-    from tinytrain_core.metatrain import checkpoint_path
+    from tinytrain_core.checkpoints import checkpoint_path
     path = checkpoint_path("mcunet-5fps", "meta", "smoke")
     path.write_bytes(content)
     return path
@@ -89,7 +81,7 @@ def test_a_failed_run_leaves_nothing_that_blocks_the_next(sandbox, failure):
     with pytest.raises((ValueError, FileNotFoundError)):
         adapt.run(_cfg(**bad), progress=False)
     if _csv().with_suffix(".json").is_file():            # a sidecar only beside rows it describes
-        assert len(adapt._read(_csv())) > 0
+        assert len(taskrows.read_rows(_csv())) > 0
     rows = adapt.run(_cfg(), progress=False)             # the intended config now just runs
     assert sorted(zip(rows.episode, rows.method)) == [(0, "None"), (0, "TinyTrain"), (1, "None"), (1, "TinyTrain")]
 
@@ -108,7 +100,7 @@ def test_a_config_change_for_one_method_leaves_the_others_alone(sandbox, capsys)
     assert len(sandbox.ran("TinyTrain")) == 4            # TinyTrain's were computed again
     assert len(rows) == 4 and set(rows[rows.method == "TinyTrain"].checkpoint) == {"imagenet"}
     (archive,) = _archives()
-    old = adapt._read(archive)
+    old = taskrows.read_rows(archive)
     assert set(old.method) == {"TinyTrain"} and len(old) == 2
     assert "set aside 2 row(s) of TinyTrain" in capsys.readouterr().out
 
@@ -130,7 +122,7 @@ def test_a_retrained_checkpoint_sets_its_rows_aside_and_recomputes_them(sandbox,
     out = capsys.readouterr().out
     assert "set aside 2 row(s) of TinyTrain" in out and "checkpoint 'meta' is now" in out
     (archive,) = _archives()
-    assert len(adapt._read(archive)) == 2 and archive.with_suffix(".json").is_file()
+    assert len(taskrows.read_rows(archive)) == 2 and archive.with_suffix(".json").is_file()
     lr_keys = [k for k in json.loads((_dir() / "lr.json").read_text()) if "|TinyTrain|" in k]
     assert len(lr_keys) == 2                             # the learning rate was chosen again too
 
@@ -151,7 +143,7 @@ def test_a_rebuilt_domain_sets_every_method_aside(sandbox, monkeypatch, capsys):
     rows = adapt.run(_cfg(), progress=False)
     assert len(sandbox.ran()) == 8 and len(rows) == 4
     assert "the domain was rebuilt" in capsys.readouterr().out
-    assert len(adapt._read(_archives()[0])) == 4
+    assert len(taskrows.read_rows(_archives()[0])) == 4
 
 
 def test_rows_of_methods_outside_the_run_are_kept_untouched(sandbox):
@@ -165,7 +157,7 @@ def test_rows_of_methods_outside_the_run_are_kept_untouched(sandbox):
 def test_old_format_rows_are_set_aside_and_recomputed(sandbox, capsys):
     path = _csv()
     with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=adapt.COLUMNS)
+        w = csv.DictWriter(fh, fieldnames=taskrows.COLUMNS)
         w.writeheader()
         for ep in (0, 1):
             w.writerow(dict(domain=DOMAIN, episode=ep, ways=3, shots=6, queries=6, method="None",
@@ -175,22 +167,22 @@ def test_old_format_rows_are_set_aside_and_recomputed(sandbox, capsys):
     rows = adapt.run(_cfg(), progress=False)
     assert len(sandbox.ran()) == 4 and len(rows) == 4 and set(rows.accuracy) == {50.0, 51.0}
     assert "set aside 2 row(s) of None (older format: written before rows carried a key" in capsys.readouterr().out
-    assert set(adapt._read(_archives()[0]).accuracy) == {12.5}
+    assert set(taskrows.read_rows(_archives()[0]).accuracy) == {12.5}
     assert "key" in open(path).readline()
 
 
 def test_load_rows_reads_old_and_new_files_and_skips_archives_and_summaries(sandbox):
     d = _dir()
-    (d / "old.csv").write_text(",".join(adapt.COLUMNS) + "\n"
+    (d / "old.csv").write_text(",".join(taskrows.COLUMNS) + "\n"
                                "old,0,5,5,25,None,imagenet,0.0,40.0,0,0.0,0.0,0.0,0,\n"
                                "old,0,5,5,25,FullTrain,imagenet,0.001,60.0,9,1.5,0.0,2.0,42,0:3/3\n")
     adapt.run(_cfg(methods=["None", "FullTrain"]), progress=False)
     adapt.run(_cfg(methods=["None", "FullTrain"], steps=3), progress=False)   # makes an archive
-    adapt.summarize(adapt.load_rows("smoke", "mcunet-5fps")).to_csv(d / "summary.csv", index=False)
-    rows = adapt.load_rows("smoke", "mcunet-5fps")
-    assert list(rows.columns) == adapt.COLUMNS and len(rows) == 2 + 4
+    analysis.summarize(taskrows.load_rows("smoke", "mcunet-5fps")).to_csv(d / "summary.csv", index=False)
+    rows = taskrows.load_rows("smoke", "mcunet-5fps")
+    assert list(rows.columns) == taskrows.COLUMNS and len(rows) == 2 + 4
     assert set(rows.method) == {"None", "FullTrain"} and sorted(set(rows.domain)) == [DOMAIN, "old"]
-    assert set(adapt.summarize(rows).domain) == {DOMAIN, "old", "average"}
+    assert set(analysis.summarize(rows).domain) == {DOMAIN, "old", "average"}
 
 
 # ---------------------------------------------------------------- 4. files cut short by a kill
@@ -199,7 +191,7 @@ def test_an_empty_csv_counts_as_no_rows_and_is_repaired(sandbox):
     _csv().write_text("")
     rows = adapt.run(_cfg(), progress=False)
     assert len(rows) == 4 and len(sandbox.ran()) == 4
-    assert open(_csv()).readline().strip() == ",".join(adapt.FIELDS)
+    assert open(_csv()).readline().strip() == ",".join(taskrows.FIELDS)
 
 
 @pytest.mark.parametrize("tear", ["no trailing newline", "missing fields", "unparsable accuracy"])
@@ -218,10 +210,10 @@ def test_a_torn_last_line_is_dropped_and_its_task_recomputed(sandbox, capsys, te
 
 
 @pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00binary", b"name,size\nfoo,3\n",
-                                     ",".join(adapt.FIELDS).encode() + b"\r\nfixture_a,zero,1\r\nfixture_a,1\r\n"])
+                                     ",".join(taskrows.FIELDS).encode() + b"\r\nfixture_a,zero,1\r\nfixture_a,1\r\n"])
 def test_an_unreadable_csv_names_the_file_and_the_fix(sandbox, content):
     _csv().write_bytes(content)
-    with pytest.raises(adapt.BadResults, match=rf"{DOMAIN}\.csv.*Move it aside"):
+    with pytest.raises(taskrows.BadResults, match=rf"{DOMAIN}\.csv.*Move it aside"):
         adapt.run(_cfg(), progress=False)
     assert _csv().read_bytes() == content                 # nothing is rewritten behind the user's back
 
@@ -252,6 +244,6 @@ def test_a_checkpoint_replaced_while_it_loads_is_refused(tmp_path, monkeypatch):
     def load_while_notebook_01_saves(checkpoint):
         _meta_checkpoint(b"retrained meanwhile")
         return models.create("mcunet-5fps", pretrained=False)
-    monkeypatch.setattr(nets, "_load", load_while_notebook_01_saves)
+    monkeypatch.setattr(nets, "load", load_while_notebook_01_saves)
     with pytest.raises(RuntimeError, match="changed while this run loaded it"):
         nets.get("meta")

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from tinytrain_core import costs, models, schemes
+from tinytrain_core import checkpoints, costs, models, schemes
 from tinytrain_core.sparse import SparseEngine, pack_bits, unpack_bits
 from tinytrain_core.weights import WeightsMissing
 
@@ -13,7 +13,7 @@ from tinytrain_core.weights import WeightsMissing
 def backbone(name):
     """Real weights when present; the equivalence holds for any weights, so no skip is needed."""
     try:
-        return models.create(name).backbone
+        return checkpoints.create(name).backbone
     except WeightsMissing:
         torch.manual_seed(0)
         return models.create(name, pretrained=False).backbone

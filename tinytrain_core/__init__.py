@@ -1,1 +1,26 @@
+"""TinyTrain reproduction core. The rooms, in the order a run uses them:
 
+profiles      every profile's sizes (smoke, default, paper), one section per stage; `settings()`
+paths         where files live (results/, figures/, data/weights/, the shared reference folder)
+runtime       the device and the channels_last layout
+data/         embedded domains, episodes (Meta-Dataset sampler), loaders, augmentation
+models        the three MCU backbones as data; `Backbone.run(x, unit=...)` is the one topology
+weights       the released int8 ImageNet weights: fetch, verify, load safely, dequantise
+checkpoints   the one door to backbone weights: `create`, `load_backbone`, tensor-only .pt files
+metaconfig    MetaConfig, `resolve`, the LR schedule       | notebook 01:
+metatrain     ProtoNet meta-training, `pretrain`            |   offline stage
+scratch       supervised pre-training without ImageNet      |
+evaluate      frozen-feature episodes, the before/after table
+figures_meta  notebook 01's learning curves
+schemes       UpdateScheme, the one currency: which weight slices and biases train
+costs         analytic backward MACs and memory of a scheme
+sparse        the engine that trains exactly a scheme
+fisher, selection   TinyTrain: Fisher potential, budgeted layer/channel selection
+methods/      None, FullTrain, LastLayer, SparseUpdate, TinyTrain: each maps a task to a scheme
+heads, finetune     cosine ProtoNet head; fine-tuning one task
+adapt         notebook 02's runner: config, backbones, LR choice, `run`
+taskrows      its per-task CSV store (resume, repair, set-aside archives); analysis: summaries
+measure       one measured step (FlopCounterMode, saved bytes); table2: notebook 04's table
+results       `write_table`: a CSV and its JSON sidecar; stats: mean and paired 95% CIs
+params, reproduce, bench, kernelspec   notebook parameter checks, `make reproduce`, `make bench`
+"""

@@ -18,15 +18,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from . import models, schemes
-from .adapt import PROFILE_DEFAULTS
+from . import checkpoints, profiles, schemes
+from .costs import scheme_costs
 from .finetune import initial_state, train_scheme
 from .heads import CosineHead, prototypes
 from .methods import Context, get
-from .costs import scheme_costs
+from .runtime import CL, to_channels_last
 from .sparse import SparseEngine
-
-CL = torch.channels_last
 
 
 def _step_timer(net, scheme, x, y):
@@ -51,15 +49,15 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--ways", type=int, default=5)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=PROFILE_DEFAULTS["default"]["steps"])
+    ap.add_argument("--steps", type=int, default=profiles.settings("default", "adapt")["steps"])
     args = ap.parse_args(argv)
     if "GLIBC_TUNABLES" not in os.environ:
         print("warning: GLIBC_TUNABLES is not set; run through `make bench` for representative timings")
     torch.manual_seed(0)
-    net = models.create(args.model, pretrained=True).backbone.to(memory_format=CL).eval()
+    net = checkpoints.create(args.model, pretrained=True).backbone.to(memory_format=CL).eval()
     state = initial_state(net)
     shapes = net.conv_shapes()
-    x = (torch.rand(args.batch, 3, 128, 128) * 2 - 1).contiguous(memory_format=CL)
+    x = to_channels_last(torch.rand(args.batch, 3, 128, 128) * 2 - 1)
     y = torch.arange(args.batch) % args.ways
     ctx = Context(args.model)
 
@@ -99,28 +97,19 @@ def main(argv=None):
     select_s = statistics.median(select_times)
     net.load_state_dict(state)
     t1 = time.perf_counter()
-    train_scheme(net, scheme, x, y, args.steps, 1e-3, seed=0, augment=_augment_or_identity())
+    train_scheme(net, scheme, x, y, args.steps, 1e-3, seed=0)    # augment: the 'finetune' pseudo-queries
     train_s = time.perf_counter() - t1
     share = select_s / (select_s + train_s)
     print(f"task: Fisher + selection {select_s:.2f} s (median of 3), {args.steps} fine-tuning steps {train_s:.2f} s "
           f"(support {args.batch} + {args.batch} pseudo-queries)")
     verdict = "PASS" if share <= 0.15 else "FAIL"
     print(f"SHARE of selection in the task = {100 * share:.1f}%  (target <= 15%: {verdict})")
-    paper_steps = PROFILE_DEFAULTS["paper"]["steps"]
+    paper_steps = profiles.settings("paper", "adapt")["steps"]
     if args.steps != paper_steps:
         long = select_s / (select_s + train_s * paper_steps / args.steps)
         print(f"  (with the paper profile's {paper_steps} steps, extrapolated: {100 * long:.1f}%)")
     net.load_state_dict(state)
     return ratio, share
-
-
-def _augment_or_identity():
-    try:
-        from .finetune import _augment
-        from .data import augment_batch  # noqa: F401  (the data package may be absent on a bare checkout)
-        return _augment
-    except ImportError:
-        return lambda x, g: x
 
 
 if __name__ == "__main__":

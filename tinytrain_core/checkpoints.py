@@ -1,4 +1,9 @@
-"""Checkpoints that load without executing code.
+"""The one door to backbone weights, and checkpoints that load without executing code.
+
+    create(model, pretrained=True)             the released ImageNet weights (`weights.py`)
+    load_backbone(model, checkpoint, profile)  by name: "imagenet", "meta" (notebook 01), or the
+                                               no-ImageNet path "scratch", "scratch-meta"
+    checkpoint_path(model, name, profile)      results/<profile>/checkpoints/<model>-<name>.pt
 
 A checkpoint is a `.pt` file holding only tensors and plain containers, read back with
 `torch.load(weights_only=True)` (PyTorch's restricted unpickler), plus a JSON sidecar with the
@@ -19,6 +24,11 @@ from pathlib import Path
 
 import torch
 
+from . import models, weights
+from .paths import checkpoints_dir
+
+CHECKPOINTS = ("imagenet", "meta")                 # what 02_adapt and later notebooks choose between
+SCRATCH_CHECKPOINTS = ("scratch", "scratch-meta")  # init="scratch": no ImageNet weights needed
 HASH_FIELD = "pt_sha256"
 
 
@@ -33,6 +43,12 @@ def file_sha256(path: str | Path) -> str:
 
 def sidecar_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
+
+
+def history_path(path: str | Path) -> Path:
+    """The training history (JSON rows) kept beside the checkpoint it made."""
+    path = Path(path)
+    return path.with_name(path.stem + "-history.json")
 
 
 def _swap(tmp: Path, final: Path) -> None:
@@ -124,3 +140,63 @@ def matches(path: str | Path, meta: dict) -> bool:
         print(f"{path} is not reused: {problem}; it is made again")
         return False
     return True
+
+
+# ---------------------------------------------------------------- backbones by checkpoint name
+
+def create(name: str, pretrained: bool = True, feature_mix: bool = False,
+           num_classes: int = 1000) -> models.TinyNet:
+    """Build a backbone by name.
+
+    pretrained=True loads the released ImageNet weights (dequantised, BatchNorm folded) from
+    `data/weights/` or `$TINYTRAIN_WEIGHTS_DIR`; a missing file raises `WeightsMissing` naming
+    `make weights`. With feature_mix=True the mix conv and the classifier stay randomly
+    initialised (no released weights exist for them).
+    """
+    net = models.create(name, feature_mix=feature_mix, num_classes=num_classes)
+    if pretrained:
+        mixed = feature_mix and models.FEATURE_MIX[name]
+        weights.load_imagenet(net, load_classifier=not mixed and num_classes == 1000)
+    return net
+
+
+def checkpoint_names(init: str) -> tuple[str, str]:
+    """(start, meta-trained) checkpoint names of an init ("imagenet" or "scratch")."""
+    return CHECKPOINTS if init == "imagenet" else SCRATCH_CHECKPOINTS
+
+
+def checkpoint_path(model: str, name: str, profile: str) -> Path:
+    return checkpoints_dir(profile) / f"{model}-{name}.pt"
+
+
+def backbone_state(net: models.TinyNet, head=None) -> dict:
+    """What a checkpoint holds: the backbone's tensors under `backbone.`, plus the ProtoNet head's
+    scale and bias when given. The classifier is never part of it."""
+    state = {f"backbone.{k}": v for k, v in net.backbone.state_dict().items()}
+    if head is not None:
+        state.update({"proto_head.scale": head.scale.detach(), "proto_head.bias": head.bias.detach()})
+    return state
+
+
+def load_backbone(model: str, checkpoint: str = "imagenet", profile: str = "default") -> models.TinyNet:
+    """A TinyNet whose backbone holds the `checkpoint` weights: "imagenet" (the released
+    weights) or "meta" (meta-trained by notebooks/01_pretrain.ipynb); "scratch" and
+    "scratch-meta" are the no-ImageNet path. The classifier is not part of a checkpoint."""
+    models.check_name(model)
+    valid = CHECKPOINTS + SCRATCH_CHECKPOINTS
+    if checkpoint not in valid:
+        raise ValueError(f"unknown checkpoint {checkpoint!r}; valid checkpoints: {', '.join(valid)}")
+    if checkpoint == "imagenet":
+        return create(model, pretrained=True)
+    path = checkpoint_path(model, checkpoint, profile)
+    scratch = ", init='scratch'" if checkpoint.startswith("scratch") else ""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no {checkpoint!r} checkpoint for {model} in profile {profile!r} ({path}); create it "
+            f"by running notebooks/01_pretrain.ipynb with profile={profile!r}{scratch} "
+            f"(or `make reproduce PROFILE={profile}`)")
+    state, _ = load(path)
+    net = models.create(model)
+    net.backbone.load_state_dict({k[len("backbone."):]: v for k, v in state.items()
+                                  if k.startswith("backbone.")})
+    return net

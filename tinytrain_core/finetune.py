@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .data import augment_batch
 from .evaluate import embed
 from .heads import CosineHead, prototype_accuracy, prototypes
+from .runtime import to_channels_last
 from .schemes import UpdateScheme
 from .sparse import SparseEngine
-
-CL = torch.channels_last   # 2.8-4x faster CPU training (reference/CPU_SPEED.md), same outputs
 
 
 @dataclass
@@ -35,10 +35,10 @@ class TaskResult:
     losses: list[float]
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """The 'finetune' pipeline on one thread: its per-image small ops ran ~25x slower with two
-    intra-op threads on a busy 2-core machine (0.2 s vs 5 s for 24 images)."""
-    from .data import augment_batch
+def pseudo_queries(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The default `augment` of `train_scheme`: `data.augment_batch(x, 'finetune', gen)` run on
+    one thread (its per-image small ops ran ~25x slower with two intra-op threads on a busy
+    2-core machine: 0.2 s vs 5 s for 24 images)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -51,7 +51,7 @@ def train_scheme(backbone, scheme: UpdateScheme, support_x: torch.Tensor, suppor
                  steps: int, lr: float, seed: int = 0, augment=None, proto_grad: bool = True) -> list[float]:
     """Fine-tune `scheme` in place (the trained slices are written back into `backbone`).
     Returns the loss per step. `augment(x, generator)` defaults to the 'finetune' pipeline."""
-    augment = augment or _augment
+    augment = augment or pseudo_queries
     if steps <= 0 or lr == 0 or scheme.earliest is None:
         return []
     dev = next(backbone.parameters()).device
@@ -66,12 +66,12 @@ def train_scheme(backbone, scheme: UpdateScheme, support_x: torch.Tensor, suppor
     for _ in range(steps):
         xa = augment(support_x, gen).to(dev)
         if proto_grad:
-            f = engine(torch.cat([xs, xa]).contiguous(memory_format=CL))
+            f = engine(to_channels_last(torch.cat([xs, xa])))
             fs, fa = f[:n], f[n:]
         else:
             with torch.no_grad():  # the engine, not the backbone: partial slices live in the engine until write_back
-                fs = engine(xs.contiguous(memory_format=CL))
-            fa = engine(xa.contiguous(memory_format=CL))
+                fs = engine(to_channels_last(xs))
+            fa = engine(to_channels_last(xa))
         loss = F.cross_entropy(head(fa, prototypes(fs, ys, n_way)), ys)
         opt.zero_grad(set_to_none=True)
         loss.backward()

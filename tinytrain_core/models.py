@@ -192,21 +192,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def create(name: str, pretrained: bool = True, feature_mix: bool = False,
+def create(name: str, pretrained: bool = False, feature_mix: bool = False,
            num_classes: int = 1000) -> TinyNet:
-    """Build a backbone by name.
-
-    pretrained=True loads the released ImageNet weights (dequantised, BatchNorm folded) from
-    `data/weights/` or `$TINYTRAIN_WEIGHTS_DIR`; a missing file raises `WeightsMissing` naming
-    `make weights`. With feature_mix=True the mix conv and the classifier stay randomly
-    initialised (no released weights exist for them).
-    """
-    check_name(name)
-    net = TinyNet(name, feature_mix, num_classes)
+    """A randomly initialised TinyNet by name. Weights are not this module's business: the
+    released ImageNet weights come through `checkpoints.create(name, pretrained=True)`, so
+    asking for them here raises and names that door."""
     if pretrained:
-        from .weights import load_imagenet
-        load_imagenet(net, load_classifier=not (feature_mix and FEATURE_MIX[name]) and num_classes == 1000)
-    return net
+        raise ValueError("models.create builds the architecture only; load ImageNet weights with "
+                         "tinytrain_core.checkpoints.create(name, pretrained=True)")
+    return TinyNet(check_name(name), feature_mix, num_classes)
 
 
 def param_count(module: nn.Module) -> int:

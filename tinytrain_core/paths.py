@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROFILES = ("smoke", "default", "paper")
+from .profiles import PROFILES, check_profile
+
+__all__ = ["PROFILES", "check_profile", "checkpoints_dir", "figures_dir", "project_root",
+           "results_dir", "shared_dir", "weights_dir"]
 
 
 def project_root() -> Path:
@@ -23,12 +26,6 @@ def project_root() -> Path:
         if p.is_file() and 'name = "tinytrain-core"' in p.read_text(errors="ignore"):
             return d
     return Path(__file__).resolve().parent.parent
-
-
-def check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    return profile
 
 
 def results_dir(profile: str) -> Path:

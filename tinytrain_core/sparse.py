@@ -31,13 +31,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .models import Backbone, ConvUnit
+from .runtime import CL
 from .schemes import UpdateScheme
 
 _SHIFTS = torch.arange(8, dtype=torch.uint8)
 
 
 def _is_channels_last(t: torch.Tensor) -> bool:
-    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=CL)
 
 
 # Multiplying 8 bytes b_0..b_7 (each 0 or 1, read as one little-endian int64) by this constant puts

@@ -11,8 +11,11 @@ Contract (other modules code against exactly these names):
   EpisodeConfig, Episode, sample_episodes(domain, split, n, cfg, seed, profile)
                                pure function of (domain, split, index, cfg, seed), cached in
                                data/episodes/<profile>/
-  episode_tensors(ep)          -> xs, ys, xq, yq: float32 Nx3x128x128, (pixel-128)/128; int64 labels
-  augment_batch(x, kind, generator)   kind 'meta' | 'finetune'; deterministic given generator
+  episode_tensors(ep, channels_last=False)
+                               -> xs, ys, xq, yq: float32 Nx3x128x128, (pixel-128)/128; int64 labels
+  read_rgb(path), load_image(path), load_batch(paths)   one file -> HxWx3 uint8 / normalised tensors
+  augment_batch(x, kind, generator)   kind 'meta' (batched tensor ops) | 'finetune' | 'none';
+                               deterministic given generator
   base_loader(profile, ...), SplitDataset, EpisodeDataset   torch.utils.data
   manifest_hash(profile)       12-hex hash over a profile's manifests
   import_folder(src, name)     bring your own domain; build_fixture() for tests
@@ -23,13 +26,13 @@ from .domains import (BUILTIN, FIXTURE, Domain, base_domain, data_root, list_dom
 from .episodes import Episode, EpisodeConfig, sample_episode, sample_episodes
 from .fixture import build_fixture, fixture_ready
 from .loading import (EpisodeDataset, SplitDataset, augment_batch, base_loader, episode_tensors,
-                      load_batch, load_image)
+                      load_batch, load_image, read_rgb)
 from .profiles import episode_config, profile_settings
 
 __all__ = [
     "BUILTIN", "FIXTURE", "Domain", "Episode", "EpisodeConfig", "EpisodeDataset", "SplitDataset",
     "augment_batch", "base_domain", "base_loader", "build_fixture", "data_root", "episode_config",
     "episode_tensors", "fixture_ready", "import_folder", "list_domains", "load_batch",
-    "load_domain", "load_image", "manifest_hash", "profile_settings", "sample_episode",
+    "load_domain", "load_image", "manifest_hash", "profile_settings", "read_rgb", "sample_episode",
     "sample_episodes", "summary_row", "target_domains",
 ]

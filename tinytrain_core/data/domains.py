@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import project_root
+
 IMAGE_SIZE = 128
 
 # name -> (role, Meta-Dataset source it stands in for). Order = the order of every table.
@@ -73,7 +75,6 @@ def data_root() -> Path:
     env = os.environ.get("TINYTRAIN_DATA_DIR")
     if env:
         return Path(env).resolve()
-    from ..paths import project_root
     return project_root() / "data"
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .domains import FIXTURE, IMAGE_SIZE, fixture_dir
+from .sources.common import DomainWriter
 
 FACES = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
          "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf",
@@ -28,7 +30,6 @@ SPEC = {"fixture_base": (LATIN, 12), "fixture_a": (GREEK, 10), "fixture_b": (CYR
 
 
 def _font_dir() -> Path:
-    import matplotlib
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
@@ -45,9 +46,8 @@ def _draw(ch: str, face: str, rng: np.random.Generator, size: int) -> Image.Imag
 
 def build_fixture(root: Path | None = None, size: int = IMAGE_SIZE, seed: int = 0) -> list[str]:
     """Write the fixture domains under `data/fixture/` (or `root`); returns their names."""
-    from .sources.common import DomainWriter
     root = Path(root) if root is not None else fixture_dir()
-    sources = [{"name": "pypi:matplotlib (bundled DejaVu and STIX fonts)", "version": _mpl_version(),
+    sources = [{"name": "pypi:matplotlib (bundled DejaVu and STIX fonts)", "version": matplotlib.__version__,
                 "licence": "Bitstream Vera / STIX (free font licences)"}]
     for name, (alphabet, n_img) in SPEC.items():
         role, stands = FIXTURE[name]
@@ -62,11 +62,6 @@ def build_fixture(root: Path | None = None, size: int = IMAGE_SIZE, seed: int = 
                  description=f"smoke fixture: {len(alphabet)} letters x {n_img} font renders",
                  labels={f"u{ord(c):04x}": c for c in alphabet})
     return list(SPEC)
-
-
-def _mpl_version() -> str:
-    import matplotlib
-    return matplotlib.__version__
 
 
 def fixture_ready(root: Path | None = None) -> bool:

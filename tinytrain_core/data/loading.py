@@ -2,21 +2,25 @@
 `torch.utils.data` datasets.
 
 Input convention of the backbones (TINYTRAIN.md section 3.1): RGB, 128x128, `(pixel - 128) / 128`.
-Augmentations are torchvision.transforms.v2 pipelines applied on [0, 1] images; to make them
-deterministic given a `torch.Generator` they run under a forked global RNG seeded from it.
+Two augmentations, both deterministic given a `torch.Generator`:
+- 'meta' (meta-training): whole-batch tensor ops drawing from the generator (`_meta_batch`);
+- 'finetune' (pseudo-queries): a torchvision.transforms.v2 pipeline per image on [0, 1] images,
+  run under a forked global RNG seeded from the generator.
 """
 from __future__ import annotations
 
-import warnings
+import math
 from functools import lru_cache
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from .domains import IMAGE_SIZE, load_domain
+from ..runtime import to_channels_last
+from .domains import IMAGE_SIZE, base_domain, load_domain
 from .episodes import Episode, EpisodeConfig, sample_episodes
 
 
@@ -55,11 +59,13 @@ def load_batch(paths) -> torch.Tensor:
         torch.zeros(0, 3, IMAGE_SIZE, IMAGE_SIZE)
 
 
-def episode_tensors(ep: Episode):
+def episode_tensors(ep: Episode, channels_last: bool = False):
     """(xs, ys, xq, yq): float32 N x 3 x 128 x 128 support/query images, int64 labels in
-    [0, ep.n_way)."""
+    [0, ep.n_way). `channels_last=True` lays the images out as the training code runs them."""
     xs = load_batch([p for p, _ in ep.support])
     xq = load_batch([p for p, _ in ep.query])
+    if channels_last:
+        xs, xq = to_channels_last(xs), to_channels_last(xq)
     ys = torch.tensor([y for _, y in ep.support], dtype=torch.int64)
     yq = torch.tensor([y for _, y in ep.query], dtype=torch.int64)
     return xs, ys, xq, yq
@@ -67,50 +73,94 @@ def episode_tensors(ep: Episode):
 
 # ---------------------------------------------------------------- augmentation
 
-def _pipeline(kind: str, size: int = IMAGE_SIZE):
-    if kind == "meta":  # P>M>F meta-training: random-resized-crop, colour jitter, flip
-        return v2.Compose([
-            v2.RandomResizedCrop(size, scale=(0.35, 1.0), antialias=True),
-            v2.ColorJitter(0.4, 0.4, 0.4, 0.1),
-            v2.RandomHorizontalFlip(),
-        ])
-    if kind == "finetune":  # P>M>F pseudo-queries: colour + translation with p=0.9, plus flips
-        return v2.Compose([
-            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.9),
-            v2.RandomApply([v2.RandomAffine(degrees=0, translate=(0.125, 0.125), fill=1.0)], p=0.9),
-            v2.RandomHorizontalFlip(),
-        ])
-    if kind == "none":
-        return v2.Identity()
-    raise ValueError(f"unknown augmentation {kind!r}; choose 'meta', 'finetune' or 'none'")
+KINDS = ("meta", "finetune", "none")
+
+# P>M>F pseudo-queries: colour + translation with p=0.9, plus flips
+FINETUNE = v2.Compose([
+    v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.9),
+    v2.RandomApply([v2.RandomAffine(degrees=0, translate=(0.125, 0.125), fill=1.0)], p=0.9),
+    v2.RandomHorizontalFlip(),
+])
+LUMA = (0.299, 0.587, 0.114)
+YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
-def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
-    """Augment a normalised N x 3 x H x W batch, each image with its own random parameters.
-    Deterministic given `generator`'s state (which it advances by one draw)."""
-    pipe = _pipeline(kind, x.shape[-1])
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+def _meta_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """P>M>F's meta-training augmentation as whole-batch tensor ops: random-resized-crop (area
+    0.35-1, ratio 3/4-4/3) by one affine grid sample, a flip, then colour jitter 0.4/0.4/0.4/0.1
+    in a fixed order (brightness, contrast, saturation, hue as a YIQ rotation). Per-image
+    torchvision transforms cost ~3 s per 100-image episode on CPU, 3x a training step; this is
+    ~50x faster."""
+    n = x.shape[0]
+
+    def u(lo, hi):
+        return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+    area, log_ratio = u(0.35, 1.0), u(math.log(3 / 4), math.log(4 / 3))
+    w = torch.sqrt(area * torch.exp(log_ratio)).clamp(max=1.0)
+    h = torch.sqrt(area / torch.exp(log_ratio)).clamp(max=1.0)
+    cx, cy = u(-1, 1) * (1 - w), u(-1, 1) * (1 - h)
+    flip = torch.where(u(0, 1) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w * flip, cx, h, cy
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    img = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    img = ((img * 128 + 128) / 255).clamp(0, 1)
+    bri, con, sat, hue = u(0.6, 1.4), u(0.6, 1.4), u(0.6, 1.4), u(-0.1, 0.1) * 2 * math.pi
+    v = lambda t: t.view(n, 1, 1, 1).to(img)  # noqa: E731
+    luma = torch.tensor(LUMA).view(1, 3, 1, 1).to(img)
+    img = (img * v(bri)).clamp(0, 1)
+    mean = (img * luma).sum(1, keepdim=True).mean((2, 3), keepdim=True)
+    img = ((img - mean) * v(con) + mean).clamp(0, 1)
+    grey = (img * luma).sum(1, keepdim=True)
+    img = ((img - grey) * v(sat) + grey).clamp(0, 1)
+    yiq = torch.tensor(YIQ)
+    cos, sin = torch.cos(hue), torch.sin(hue)
+    rot = torch.zeros(n, 3, 3)
+    rot[:, 0, 0], rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = 1, cos, -sin, sin, cos
+    m = torch.linalg.inv(yiq) @ rot @ yiq                                   # (n, 3, 3)
+    img = torch.einsum("nij,njhw->nihw", m.to(img), img).clamp(0, 1)
+    return (img * 255 - 128) / 128
+
+
+def _finetune_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The 'finetune' pipeline image by image; it advances `gen` by one draw."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unit = (x.float() * 128.0 + 128.0) / 255.0
-        out = torch.stack([pipe(img) for img in unit.clamp(0, 1)])
+        out = torch.stack([FINETUNE(img) for img in unit.clamp(0, 1)])
     return (out * 255.0 - 128.0) / 128.0
+
+
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Augment a normalised N x 3 x H x W batch, each image with its own random parameters:
+    kind 'meta' (meta-training), 'finetune' (pseudo-queries) or 'none'. Deterministic given
+    `generator`'s state, which it advances."""
+    if kind == "meta":
+        return _meta_batch(x, generator)
+    if kind == "finetune":
+        return _finetune_batch(x, generator)
+    if kind == "none":
+        return x
+    raise ValueError(f"unknown augmentation {kind!r}; choose one of {', '.join(KINDS)}")
 
 
 # ---------------------------------------------------------------- datasets
 
 class SplitDataset(Dataset):
     """(image, class index) over every image of a domain split, for supervised pre-training.
-    `augment` is 'meta', 'finetune' or 'none' (applied per item with torch's global RNG, which
+    `augment` is 'meta', 'finetune' or 'none', drawn per item from torch's global RNG (which
     DataLoader seeds per worker)."""
 
     def __init__(self, domain, split: str = "train", profile: str = "default",
                  augment: str = "none"):
+        if augment not in KINDS:
+            raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(KINDS)}")
         self.domain = load_domain(domain, profile) if isinstance(domain, str) else domain
         self.classes = self.domain.classes(split)
         self.items = [(str(p), i) for i, c in enumerate(self.classes)
                       for p in self.domain.images(c, split)]
-        self.pipe = _pipeline(augment)
         self.augment = augment
 
     def __len__(self):
@@ -120,7 +170,8 @@ class SplitDataset(Dataset):
         path, y = self.items[i]
         x = load_image(path)
         if self.augment != "none":
-            x = (self.pipe(((x * 128 + 128) / 255).clamp(0, 1)) * 255 - 128) / 128
+            gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+            x = augment_batch(x[None], self.augment, gen)[0]
         return x, y
 
 
@@ -128,7 +179,6 @@ def base_loader(profile: str = "default", split: str = "train", batch_size: int 
                 augment: str = "meta", shuffle: bool = True, seed: int = 0,
                 num_workers: int = 0, domain: str | None = None) -> DataLoader:
     """DataLoader over the base domain's split (or `domain`'s) yielding (x, y) batches."""
-    from .domains import base_domain
     ds = SplitDataset(domain or base_domain(profile), split, profile, augment)
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g,
@@ -149,14 +199,3 @@ class EpisodeDataset(Dataset):
     def __getitem__(self, i):
         return episode_tensors(self.episodes[i])
 
-
-def check_image(path) -> str | None:
-    """None if Pillow can fully decode `path`, else the reason (used when importing folders)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.load()
-        return None
-    except Exception as e:  # noqa: BLE001 - any decode failure means skip the file
-        return f"{type(e).__name__}: {e}"

@@ -1,0 +1,107 @@
+"""Every profile's sizes, in one place: one plain dict per profile, one section per stage.
+
+    settings(profile, stage, **overrides) -> the section's dict with the non-None overrides applied
+
+- smoke: the font fixture, seconds per notebook (what nbval and CI run);
+- default: sized for a 2-core CPU (`make data` < 20 min, each notebook ~10-15 min);
+- paper: the paper's protocol sizes (Meta-Dataset sampler caps, 200 tasks per domain).
+
+Sections: `data` (sampler caps of the evaluation episodes, classes/images each builder keeps),
+`frozen` (notebook 00's frozen-feature check), `meta` (notebook 01's meta-training and
+before/after table), `adapt` (notebook 02's tasks), `costs` (notebook 04's measured steps).
+A rerun with unchanged values reuses checkpoints and rows: changing a value here retrains.
+"""
+from __future__ import annotations
+
+from .models import MODEL_NAMES
+
+SMOKE = {
+    "data": {
+        "episode": dict(max_ways=10, min_ways=5, max_query_per_class=5, max_support=50,
+                        max_support_per_class=10),
+        "n_episodes": 4,
+        "build": {},        # smoke builds no real domain (build_caps falls back to default's)
+    },
+    "frozen": dict(episodes=3, hist_episodes=40),
+    "meta": dict(models=("mcunet-5fps",), episodes=6, ways=5, shots=2, queries=4, lr=5e-4,
+                 weight_decay=0.05, warmup=2, schedule="cosine", augment="batched",
+                 val_every=3, val_episodes=4, eval_episodes=6, eval_shots=2, eval_queries=4,
+                 scratch_steps=4, scratch_batch=32, scratch_lr=2e-3, seed=0, init="imagenet"),
+    "adapt": dict(episodes=2, val_episodes=1, steps=1, lrs=(1e-3,),
+                  episode=dict(max_ways=3, min_ways=3, max_query_per_class=2, max_support=6,
+                               max_support_per_class=2)),
+    "costs": dict(measure_batch=1, measure_models=("mcunet-5fps",), measure_mix=False,
+                  tinytrain_models=("mcunet-5fps",), tinytrain_support=10),
+}
+
+# meta: 200 episodes per backbone ~ 5-6 min at the 1.4-1.8 s/episode measured on 2 shared cores
+# (5 shots + 10 queries: the icons keep 10-16 images per class). lr 5e-4 from a quick test
+# (mcunet-5fps, 40 episodes, base-val gain over the ImageNet start on 30 paired episodes):
+# 5e-5 +5.6 +- 2.4, 5e-4 +6.7 +- 2.8, 2e-3 +2.4 +- 3.8 points.
+# adapt: FullTrain dominates (~15 min on one thread): 5-6 ways, at most 3 shots and 5 queries per
+# class, 10 steps, no lr 1e-4 (it barely moves in 10 steps). Episodes are pure functions of their
+# index, so raising `episodes` resumes a run.
+DEFAULT = {
+    "data": {
+        "episode": dict(max_ways=20, min_ways=5, max_query_per_class=10, max_support=100,
+                        max_support_per_class=20),
+        "n_episodes": 50,
+        # classes kept per domain, images kept per class (None: all)
+        "build": {"icons": (1200, 16), "cjk": (500, 15), "emoji": (600, 12), "glyphs": (None, 12),
+                  "lineart": (None, 12), "signs": (None, 16), "cards": (None, 30),
+                  "fashion": (None, 600), "textures": (None, 20), "clipart": (None, 16)},
+    },
+    "frozen": dict(episodes=40, hist_episodes=200),
+    "meta": dict(models=MODEL_NAMES, episodes=200, ways=5, shots=5, queries=10, lr=5e-4,
+                 weight_decay=0.05, warmup=20, schedule="cosine", augment="batched",
+                 val_every=40, val_episodes=30, eval_episodes=40, eval_shots=5, eval_queries=10,
+                 scratch_steps=400, scratch_batch=64, scratch_lr=2e-3, seed=0, init="imagenet"),
+    "adapt": dict(episodes=12, val_episodes=1, steps=10, lrs=(1e-3, 1e-2, 0.0),
+                  episode=dict(max_ways=6, min_ways=5, max_query_per_class=5, max_support=16,
+                               max_support_per_class=3)),
+    "costs": dict(measure_batch=2, measure_models=MODEL_NAMES, measure_mix=True,
+                  tinytrain_models=MODEL_NAMES, tinytrain_support=25),
+}
+
+PAPER = {
+    "data": {
+        "episode": dict(max_ways=50, min_ways=5, max_query_per_class=10, max_support=500,
+                        max_support_per_class=100),
+        "n_episodes": 200,
+        "build": {"icons": (None, 40), "cjk": (2000, 15), "emoji": (None, 14), "glyphs": (None, 20),
+                  "lineart": (None, 20), "signs": (None, 20), "cards": (None, 30),
+                  "fashion": (None, 2000), "textures": (None, 40), "clipart": (None, 60)},
+    },
+    "frozen": dict(episodes=600, hist_episodes=600),
+    "meta": dict(models=MODEL_NAMES, episodes=5000, ways=5, shots=5, queries=15, lr=5e-4,
+                 weight_decay=0.05, warmup=250, schedule="cosine", augment="batched",
+                 val_every=250, val_episodes=100, eval_episodes=200, eval_shots=5, eval_queries=15,
+                 scratch_steps=20000, scratch_batch=128, scratch_lr=2e-3, seed=0, init="imagenet"),
+    "adapt": dict(episodes=200, val_episodes=5, steps=40, lrs=(1e-4, 1e-3, 1e-2, 0.0), episode={}),
+    "costs": dict(measure_batch=4, measure_models=MODEL_NAMES, measure_mix=True,
+                  tinytrain_models=MODEL_NAMES, tinytrain_support=25),
+}
+
+SIZES = {"smoke": SMOKE, "default": DEFAULT, "paper": PAPER}
+PROFILES = tuple(SIZES)
+STAGES = tuple(SMOKE)
+
+
+def check_profile(profile: str) -> str:
+    if profile not in SIZES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return profile
+
+
+def settings(profile: str, stage: str, **overrides) -> dict:
+    """A copy of `stage`'s section of `profile`, with every override that is not None applied
+    (None keeps the profile's value, as the notebooks' None parameters mean). An unknown key
+    raises naming the allowed ones."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    s = dict(SIZES[check_profile(profile)][stage])
+    unknown = set(overrides) - set(s)
+    if unknown:
+        raise ValueError(f"unknown {stage} setting(s) {sorted(unknown)}; allowed: {sorted(s)}")
+    s.update({k: v for k, v in overrides.items() if v is not None})
+    return s

@@ -1,0 +1,256 @@
+"""The per-task results store of `adapt.run`: one CSV per (profile, model, domain), appended
+row by row, that survives kills and never serves rows made under another key.
+
+    results/<profile>/adapt/<model>/<domain>.csv    one row per (episode, method): FIELDS
+    results/<profile>/adapt/<model>/<domain>.json   what each row `key` stands for
+    results/<profile>/adapt/<model>/<domain>.stale-<UTC time>.csv (+ .json)   rows set aside
+
+A row's `key` hashes what made it (the method's config, the content of the checkpoint its
+backbone loaded, the build of the domain; `adapt.row_key`). `resume` brings a CSV to a state a
+run can append to: a file cut short by a kill (empty, or a torn last line) is repaired, rows of
+the run's methods under another key (or from before rows carried keys) are moved to a
+timestamped archive with a message saying why, rows of other methods are left alone. The
+sidecar describes exactly the keys present (`infos`: method -> the description `adapt` makes:
+key, config_key, checkpoint, checkpoint_id, domain_hash, ...); it never decides a resume.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .paths import results_dir
+from .results import read_json, sidecar_path, write_json
+
+COLUMNS = ["domain", "episode", "ways", "shots", "queries", "method", "checkpoint", "lr", "accuracy",
+           "backward_macs", "backward_kib", "select_s", "train_s", "n_layers", "scheme"]
+FIELDS = COLUMNS + ["key"]           # a results CSV; the frames we return leave `key` out
+REQUIRED = ("domain", "episode", "method", "accuracy")
+
+
+def out_dir(profile: str, model: str) -> Path:
+    d = results_dir(profile) / "adapt" / model
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+class BadResults(ValueError):
+    """A results CSV that cannot be read; the message names the file and what to do."""
+
+
+@dataclass
+class _Table:
+    """A results CSV as read: its header, its complete rows (raw strings by column), and what
+    was wrong with it when it needs rewriting (empty, a torn last line)."""
+    header: list[str]
+    rows: list[dict]
+    note: str | None = None
+
+
+def _bad(path: Path, why: str) -> BadResults:
+    return BadResults(f"{path} cannot be read as adaptation results: {why}. Move it aside (or delete "
+                      "it and its .json) and rerun: its tasks are computed again")
+
+
+def _row(record: list[str], header: list[str]) -> dict | None:
+    """The record as {column: text} when it is a complete row, else None."""
+    if len(record) != len(header):
+        return None
+    row = dict(zip(header, record))
+    try:
+        int(row["episode"])
+        float(row["accuracy"])
+    except ValueError:
+        return None
+    return row if row["method"] else None
+
+
+def _parse(path: Path) -> _Table:
+    """Read a results CSV without trusting that its writer finished: an empty file (killed before
+    its first row) is no rows, a torn last line (killed mid-write: no newline, missing fields,
+    unparsable) is left out; anything else malformed raises BadResults naming the file."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as e:
+        raise _bad(path, f"not text ({e})") from None
+    if not text.strip():
+        return _Table(FIELDS, [], "empty (a run stopped before its first row); starting it afresh")
+    try:
+        records = [r for r in csv.reader(io.StringIO(text)) if r]
+    except csv.Error as e:
+        raise _bad(path, str(e)) from None
+    header, body = records[0], records[1:]
+    if not set(REQUIRED) <= set(header):
+        if not body and not text.endswith("\n") and ",".join(FIELDS).startswith(text):
+            return _Table(FIELDS, [], "a torn header and no rows (a run stopped mid-write); starting afresh")
+        raise _bad(path, f"its header {','.join(header)[:80]!r} lacks the columns {', '.join(REQUIRED)}")
+    rows, note = [], None
+    for i, record in enumerate(body):
+        row = _row(record, header)
+        if i == len(body) - 1 and (row is None or not text.endswith("\n")):
+            note = (f"dropped a torn last line {','.join(record)[:60]!r}… (a run stopped mid-write); "
+                    "that task is computed again")
+        elif row is None:
+            raise _bad(path, f"row {i + 1} ({','.join(record)[:60]!r}…) has missing or unreadable fields")
+        else:
+            rows.append(row)
+    return _Table(header, rows, note)
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows as the DataFrame callers see: COLUMNS, typed as pandas reads the CSV."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    buf.seek(0)
+    # "None" is a method name here, not a missing value
+    return pd.read_csv(buf, keep_default_na=False, na_values=[""])
+
+
+def read_rows(path) -> pd.DataFrame:
+    """The complete rows of a results CSV (old files without a key column included)."""
+    return rows_frame(_parse(Path(path)).rows)
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    """Replace `path` with exactly these rows (FIELDS header), via a temporary file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _described(csv_path: Path) -> dict:
+    """{key: description} from the sidecar (empty for a missing or older-format sidecar)."""
+    keys = read_json(sidecar_path(csv_path)).get("keys", {})
+    return keys if isinstance(keys, dict) else {}
+
+
+def write_sidecar(csv_path: Path, domain: str, present: set, infos: dict) -> None:
+    """Describe exactly the keys of the rows now in the CSV (`present`; "" for rows from before
+    keys existed): this run's description of a key, else the one the sidecar already held.
+    No rows -> no sidecar."""
+    side = sidecar_path(csv_path)
+    if not present:
+        side.unlink(missing_ok=True)
+        return
+    old = read_json(side)
+    mine, described = {i["key"]: i for i in infos.values()}, _described(csv_path)
+    keys = {k: mine.get(k) or described[k] for k in sorted(present - {""}) if k in mine or k in described}
+    body = {"domain": domain, "keys": keys}
+    if "" in present:        # keyless rows kept (methods outside the run): keep what was said of them
+        body["legacy"] = old.get("legacy") if "keys" in old else old
+    write_json(side, body)
+
+
+def _archive_path(csv_path: Path) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    dest, n = csv_path.with_name(f"{csv_path.stem}.stale-{stamp}.csv"), 2
+    while dest.exists():
+        dest, n = csv_path.with_name(f"{csv_path.stem}.stale-{stamp}-{n}.csv"), n + 1
+    return dest
+
+
+def _is_archive(path: Path) -> bool:
+    return ".stale-" in path.name
+
+
+def _why_stale(old: dict | None, new: dict) -> str:
+    """Why rows of `old`'s key do not count under `new` (two sidecar descriptions)."""
+    if old is None:
+        return "made under another config, checkpoint content or domain build"
+    why = []
+    if old.get("checkpoint_id") != new["checkpoint_id"]:
+        why.append(f"checkpoint {new['checkpoint']!r} is now {new['checkpoint_id']} "
+                   f"(was {old.get('checkpoint_id')})")
+    if old.get("domain_hash") != new["domain_hash"]:
+        why.append("the domain was rebuilt")
+    if old.get("config_key") != new["config_key"]:
+        why.append("the config changed")
+    return ", ".join(why) or "made under another key"
+
+
+def _set_aside(csv_path: Path, stale: list[dict], infos: dict) -> Path:
+    """Move `stale` rows to a timestamped archive beside the CSV (with a copy of the sidecar
+    that describes them) and say how many of which method, and why."""
+    dest = _archive_path(csv_path)
+    _write_rows(dest, stale)
+    if sidecar_path(csv_path).is_file():
+        shutil.copyfile(sidecar_path(csv_path), dest.with_suffix(".json"))
+    described = _described(csv_path)
+    reasons = Counter()
+    for r in stale:
+        key = r.get("key") or ""
+        why = ("older format: written before rows carried a key" if not key
+               else _why_stale(described.get(key), infos[r["method"]]))
+        reasons[(r["method"], why)] += 1
+    for (method, why), n in sorted(reasons.items()):
+        print(f"{csv_path}: set aside {n} row(s) of {method} ({why}) in {dest.name}; computing them again")
+    return dest
+
+
+def resume(csv_path: Path, infos: dict) -> tuple[set, set]:
+    """Bring the CSV to a state this run can append to: repaired if a kill cut it short, rows of
+    this run's methods made under another key set aside, old-format files given the key column.
+    Returns ((episode, method) pairs done under the current keys, the keys of rows kept)."""
+    if not csv_path.is_file():
+        return set(), set()
+    table = _parse(csv_path)
+    if table.note:
+        print(f"{csv_path}: {table.note}")
+    want = {m: i["key"] for m, i in infos.items()}
+
+    def is_stale(r):
+        return r["method"] in want and (r.get("key") or "") != want[r["method"]]
+    stale = [r for r in table.rows if is_stale(r)]
+    keep = [r for r in table.rows if not is_stale(r)]
+    if stale:
+        _set_aside(csv_path, stale, infos)      # the archive is complete before rows leave the CSV
+    if stale or table.note or table.header != FIELDS:
+        _write_rows(csv_path, keep)
+    done = {(int(r["episode"]), r["method"]) for r in keep if r["method"] in want}
+    return done, {r.get("key") or "" for r in keep}
+
+
+class RowWriter:
+    """Appends rows to a results CSV, each flushed as it is written. The file (with its header)
+    is created with its first row, so a run that fails before any row leaves nothing behind."""
+
+    def __init__(self, path: Path):
+        self.path, self.fh, self.writer = path, None, None
+
+    def write(self, row: dict) -> None:
+        if self.fh is None:
+            new = not self.path.is_file()
+            self.fh = self.path.open("a", newline="", encoding="utf-8")
+            self.writer = csv.DictWriter(self.fh, fieldnames=FIELDS)
+            if new:
+                self.writer.writeheader()
+        self.writer.writerow(row)
+        self.fh.flush()
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+def load_rows(profile: str, model: str, domains=None) -> pd.DataFrame:
+    """The rows of every domain's results CSV (or of `domains`), old files without keys included;
+    archives of set-aside rows and other tables in the folder (summary.csv) are not rows."""
+    d = out_dir(profile, model)
+    if domains:
+        files = [d / f"{x}.csv" for x in domains]
+    else:
+        files = [f for f in sorted(d.glob("*.csv")) if not _is_archive(f) and f.name != "summary.csv"]
+    frames = [read_rows(f) for f in files if f.is_file()]
+    return pd.concat(frames, ignore_index=True) if frames else rows_frame([])
