@@ -19,7 +19,7 @@ export TINYTRAIN_WEIGHTS_DIR := $(SHARED_WEIGHTS)
 endif
 endif
 
-.PHONY: help setup weights data fixture domain reproduce compare test unit nbval bench lint clean
+.PHONY: help setup weights data fixture domain reproduce compare notebooks test unit nbval bench lint clean
 
 help: ## show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ reproduce: setup weights data ## run every numbered notebook in order for PROFIL
 
 compare: setup ## compare results/PROFILE with the committed reference kept by the last `make reproduce`
 	$(PY) -m tinytrain_core.reproduce --profile $(PROFILE) --compare-only
+
+notebooks: setup fixture ## developers: re-execute the committed notebooks with their smoke parameters (no progress-bar output) before committing them
+	$(PY) -m tinytrain_core.reproduce --refresh-committed
 
 test: setup fixture unit nbval ## unit tests + nbval of the notebooks with their smoke parameters
 

@@ -120,3 +120,19 @@ def test_comparison_tells_equal_within_ci_outside_ci_and_missing(checkout, monke
 def test_unknown_profile_is_refused_with_the_choices(checkout):
     with pytest.raises(ValueError, match="smoke, default, paper"):
         R.Run("defualt", checkout)
+
+
+def test_committed_notebooks_lose_progress_bars_and_papermill_bookkeeping_only():
+    nb = {"metadata": {"papermill": {"x": 1}, "kernelspec": {"name": "tinytrain"}}, "cells": [
+        {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "profile = 'smoke'",
+         "outputs": []},
+        {"cell_type": "code", "metadata": {"papermill": {}, "execution": {}, "tags": ["parameters"]},
+         "source": "x = 1", "outputs": [
+             {"output_type": "stream", "name": "stderr", "text": "lr 40%|####  | 2/5 [00:01<00:01, 2.0it/s]"},
+             {"output_type": "stream", "name": "stderr", "text": "UserWarning: something real\n"},
+             {"output_type": "stream", "name": "stdout", "text": "100%| done, 3 it/s]\n"}]}]}
+    out = R.clean_outputs(nb)
+    assert out["metadata"] == {"kernelspec": {"name": "tinytrain"}}
+    assert len(out["cells"]) == 1 and out["cells"][0]["metadata"] == {"tags": ["parameters"]}
+    assert [o["text"] for o in out["cells"][0]["outputs"]] == ["UserWarning: something real\n",
+                                                               "100%| done, 3 it/s]\n"]

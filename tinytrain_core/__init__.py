@@ -11,7 +11,6 @@ metaconfig    MetaConfig, `resolve`, the LR schedule       | notebook 01:
 metatrain     ProtoNet meta-training, `pretrain`            |   offline stage
 scratch       supervised pre-training without ImageNet      |
 evaluate      frozen-feature episodes, the before/after table
-figures_meta  notebook 01's learning curves
 schemes       UpdateScheme, the one currency: which weight slices and biases train
 costs         analytic backward MACs and memory of a scheme
 sparse        the engine that trains exactly a scheme
@@ -22,5 +21,7 @@ adapt         notebook 02's runner: config, backbones, LR choice, `run`
 taskrows      its per-task CSV store (resume, repair, set-aside archives); analysis: summaries
 measure       one measured step (FlopCounterMode, saved bytes); table2: notebook 04's table
 results       `write_table`: a CSV and its JSON sidecar; stats: mean and paired 95% CIs
+plots/        the figures: adaptation accuracy, layer choices, episode sizes, frozen
+              accuracy, meta-training before/after and notebook 01's learning curves
 params, reproduce, bench, kernelspec   notebook parameter checks, `make reproduce`, `make bench`
 """

@@ -3,6 +3,7 @@ committed reference.
 
     python -m tinytrain_core.reproduce --profile default [--fresh]
     python -m tinytrain_core.reproduce --profile default --compare-only
+    python -m tinytrain_core.reproduce --refresh-committed     # developers: the committed notebooks
 
 A run recomputes every table it reports. Its state lives in `results/<profile>/run.json`
 (id, code hash, status, per-notebook wall times):
@@ -31,6 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -197,6 +199,42 @@ class Run:
         self.save()
 
 
+# ---------------------------------------------------------------- the committed notebooks
+
+PROGRESS = re.compile(r"\d+%\||it/s\]|s/it\]")
+
+
+def clean_outputs(nb: dict) -> dict:
+    """A notebook as it is committed: no progress-bar output, no papermill bookkeeping."""
+    nb["metadata"].pop("papermill", None)
+    for cell in nb["cells"]:
+        cell["metadata"].pop("papermill", None)
+        cell["metadata"].pop("execution", None)
+        if cell["cell_type"] == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", [])
+                               if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
+                                       and PROGRESS.search("".join(o.get("text", ""))))]
+    nb["cells"] = [c for c in nb["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])]
+    return nb
+
+
+def refresh_committed(root: Path | None = None) -> None:
+    """Re-execute every numbered notebook with its own (smoke) parameters in place, then clean
+    its outputs: what a developer runs before committing notebooks (`make notebooks`)."""
+    import papermill as pm
+    root = Path(root or project_root())
+    for nb in notebooks(root):
+        t0 = time.time()
+        out = Path(tempfile.mkdtemp()) / nb.name
+        pm.execute_notebook(str(nb), str(out), kernel_name=KERNEL, cwd=str(root / "notebooks"),
+                            progress_bar=False)
+        raw = json.loads(out.read_text())
+        text = json.dumps(clean_outputs(raw), indent=1, ensure_ascii=False)
+        nb.write_text(text + ("\n" if nb.read_text().endswith("\n") else ""))
+        shutil.rmtree(out.parent)
+        print(f"{nb.name}: executed with its smoke parameters in {time.time() - t0:.0f} s, outputs cleaned")
+
+
 # ---------------------------------------------------------------- comparison with the reference
 
 def _keys(df: pd.DataFrame) -> list[str]:
@@ -282,7 +320,12 @@ def main(argv=None) -> int:
     ap.add_argument("--fresh", action="store_true", help="discard an interrupted run and start over")
     ap.add_argument("--compare-only", action="store_true", help="only compare with the reference")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--refresh-committed", action="store_true",
+                    help="re-execute the committed notebooks with their smoke parameters, outputs cleaned")
     a = ap.parse_args(argv)
+    if a.refresh_committed:
+        refresh_committed()
+        return 0
     if a.compare_only:
         compare(a.profile)
         return 0

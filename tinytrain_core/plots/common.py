@@ -1,0 +1,278 @@
+"""What the figures share: orders, colours, reading, checks, style, the statistics behind the
+figures and the drawing helpers.
+
+Every figure function of :mod:`tinytrain_core.plots` (but ``plot_curves``) takes the DataFrame of
+a committed table (or the per-task rows behind it), returns the matplotlib
+:class:`~matplotlib.figure.Figure`, optionally saves it to ``path``, and never calls ``plt.show``
+(the Agg backend is enough). Close the figure (``plt.close(fig)``) when done.
+
+Conventions shared by all figures:
+
+* methods in a fixed, meaningful order (:data:`METHOD_ORDER`: nothing trained, then more and more
+  of the network, TinyTrain last; any other method after them, alphabetically), each method
+  always in the same colour (:func:`method_palette`);
+* domains in the table order (:data:`DOMAIN_ORDER`: the base domain, then the nine targets), any
+  other domain after them alphabetically, and the ``"average"`` group last;
+* intervals are 95% normal-approximation intervals over tasks, ``z * sd / sqrt(n)`` with
+  ``z = 1.96`` as in :mod:`tinytrain_core.stats`; tables that carry a ``ci95`` column are drawn
+  with that column as is.
+
+The numbers behind the adaptation figure come from :func:`stratified_mean_ci` and
+:func:`paired_differences`, exposed so that a notebook (or a test) can print what is drawn.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+METHOD_ORDER: tuple[str, ...] = ("None", "LastLayer", "SparseUpdate", "FullTrain", "TinyTrain")
+DOMAIN_ORDER: tuple[str, ...] = ("icons", "signs", "glyphs", "cjk", "emoji", "lineart", "cards", "fashion",
+                                 "textures", "clipart")
+AVERAGE = "average"
+Z95 = 1.96  # same normal quantile as tinytrain_core.stats.mean_ci95
+
+# Colour-blind-safe (seaborn "colorblind"); a method keeps its colour whichever others are drawn.
+_CB = sns.color_palette("colorblind", 10)
+_METHOD_COLOURS = {"None": _CB[7], "LastLayer": _CB[0], "SparseUpdate": _CB[2], "FullTrain": _CB[1],
+                   "TinyTrain": _CB[3]}
+_EXTRA_COLOURS = [_CB[4], _CB[5], _CB[6], _CB[8], _CB[9]]
+_BASE_COLOUR, _TARGET_COLOUR = _CB[1], _CB[0]
+_VERDICT_COLOURS = {"helps": _CB[2], "hurts": _CB[3], "no clear change": (0.45, 0.45, 0.45)}
+_CHECKPOINT_LABELS = {"imagenet": "ImageNet init", "meta": "after meta-training",
+                      "scratch": "random init", "scratch-meta": "random init + meta-training"}
+_BAND = "0.955"          # alternate category bands
+_AVERAGE_BAND = "#fbeecb"  # the average group's background
+
+
+# ---------------------------------------------------------------------------------------------
+# orders, colours, reading
+# ---------------------------------------------------------------------------------------------
+
+def _ordered(names: Iterable, known: Sequence[str], last: Sequence[str] = ()) -> list[str]:
+    names = list(dict.fromkeys(str(n) for n in names))
+    head = [n for n in known if n in names]
+    tail = [n for n in last if n in names]
+    rest = sorted(n for n in names if n not in head and n not in tail)
+    return head + rest + tail
+
+
+def method_order(names: Iterable) -> list[str]:
+    """None, LastLayer, SparseUpdate, FullTrain, TinyTrain (those present), then others alphabetically."""
+    return _ordered(names, METHOD_ORDER)
+
+
+def domain_order(names: Iterable) -> list[str]:
+    """The table order of :data:`DOMAIN_ORDER` (those present), others alphabetically, "average" last."""
+    return _ordered(names, DOMAIN_ORDER, last=(AVERAGE,))
+
+
+def method_palette(methods: Iterable) -> dict:
+    """A colour per method: fixed for the known methods, the next free colour for any other."""
+    pal, extra = {}, iter(_EXTRA_COLOURS * 4)
+    for m in method_order(methods):
+        pal[m] = _METHOD_COLOURS.get(m) or next(extra)
+    return pal
+
+
+def read_adapt_rows(source) -> pd.DataFrame:
+    """Per-task adaptation rows from a results folder (every ``<domain>.csv`` but ``summary.csv``) or
+    from a list of CSV paths. The method called ``"None"`` stays a string (``keep_default_na=False``)."""
+    src = Path(source) if isinstance(source, (str, Path)) else None
+    if src is not None and src.is_dir():
+        files = sorted(p for p in src.glob("*.csv") if p.name != "summary.csv")
+    elif src is not None:
+        files = [src]
+    else:
+        files = [Path(p) for p in source]
+    if not files:
+        raise FileNotFoundError(f"no per-domain CSVs in {source}")
+    return pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in files], ignore_index=True)
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; got {list(df.columns)}")
+    if df.empty:
+        raise ValueError(f"{what}: the table is empty")
+
+
+def _check_methods(rows: pd.DataFrame, col: str = "method") -> pd.DataFrame:
+    if rows[col].isna().any():
+        raise ValueError(f"{col!r} has missing values: was the CSV read without keep_default_na=False, "
+                         "na_values=[''] (pandas reads the method 'None' as NaN otherwise)? "
+                         "read_adapt_rows() reads it right.")
+    rows = rows.copy()
+    rows[col] = rows[col].astype(str)
+    return rows
+
+
+def _finish(fig, path, dpi: int = 150):
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+def _style():
+    """Seaborn look, applied only while a figure is built (global rcParams are left alone)."""
+    class _Both:
+        def __enter__(self):
+            self._a = sns.axes_style("whitegrid", {"grid.color": "0.88", "axes.edgecolor": "0.6"})
+            self._c = sns.plotting_context("notebook", font_scale=0.82)
+            self._a.__enter__()
+            self._c.__enter__()
+
+        def __exit__(self, *exc):
+            self._c.__exit__(*exc)
+            self._a.__exit__(*exc)
+    return _Both()
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics behind the figures
+# ---------------------------------------------------------------------------------------------
+
+def stratified_mean_ci(rows: pd.DataFrame, value: str = "accuracy", group: str = "method",
+                       stratum: str = "domain", z: float = Z95, average: str | None = AVERAGE,
+                       common_strata: bool = True) -> pd.DataFrame:
+    """Mean and 95% CI of ``value`` per (``group``, ``stratum``), plus an average row per group.
+
+    Per stratum d (a domain) with n_d tasks: ``mean_d``, ``sd_d`` (n-1 denominator),
+    ``se_d = sd_d / sqrt(n_d)``, ``ci95 = z * se_d``.
+
+    The average row (``stratum == "average"``) weighs every stratum equally, whatever its number
+    of tasks (the mean over domains of the per-domain means), and its interval is the
+    stratified one, the strata being independent samples::
+
+        mean_avg = (1/D) * sum_d mean_d
+        se_avg   = sqrt(sum_d sd_d**2 / n_d) / D
+        ci95_avg = z * se_avg            (z = 1.96)
+
+    With ``common_strata`` the average of every group runs over the strata all groups share, so
+    that averages of different methods compare like with like (``n_strata`` says how many).
+    A stratum with a single task has no sd, and then neither has the average (NaN).
+
+    Returns columns ``[group, stratum, n, n_strata, mean, sd, se, ci95]``, groups in
+    :func:`method_order`, strata in :func:`domain_order`.
+    """
+    _require(rows, [value, group, stratum], "stratified_mean_ci")
+    if average is not None and (rows[stratum].astype(str) == average).any():
+        raise ValueError(f"a {stratum} is called {average!r}, the name of the average row")
+    per = (rows.dropna(subset=[value]).groupby([group, stratum], sort=False)[value]
+           .agg(n="count", mean="mean", sd="std").reset_index())
+    per["n_strata"] = 1
+    per["se"] = per["sd"] / np.sqrt(per["n"])
+    per["ci95"] = z * per["se"]
+    out = [per]
+    if average is not None:
+        groups = list(per[group].unique())
+        sets = [set(per.loc[per[group] == g, stratum]) for g in groups]
+        shared = set.intersection(*sets) if sets else set()
+        avg = []
+        for g, own in zip(groups, sets):
+            use = shared if common_strata else own
+            sub = per[(per[group] == g) & per[stratum].isin(use)]
+            d = len(sub)
+            if d == 0:
+                continue
+            se = math.sqrt(float((sub["se"] ** 2).sum())) / d if sub["se"].notna().all() else math.nan
+            avg.append({group: g, stratum: average, "n": int(sub["n"].sum()), "n_strata": d,
+                        "mean": float(sub["mean"].mean()), "sd": math.nan, "se": se, "ci95": z * se})
+        if avg:
+            out.append(pd.DataFrame(avg))
+    res = pd.concat(out, ignore_index=True)
+    g_rank = {m: i for i, m in enumerate(method_order(res[group].astype(str)))}
+    s_rank = {d: i for i, d in enumerate(domain_order(res[stratum].astype(str)))}
+    res = res.assign(_g=res[group].astype(str).map(g_rank), _s=res[stratum].astype(str).map(s_rank))
+    res = res.sort_values(["_g", "_s"]).drop(columns=["_g", "_s"]).reset_index(drop=True)
+    return res[[group, stratum, "n", "n_strata", "mean", "sd", "se", "ci95"]]
+
+
+def paired_differences(rows: pd.DataFrame, reference: str = "FullTrain", value: str = "accuracy",
+                       group: str = "method", pair_on: Sequence[str] = ("domain", "episode")) -> pd.DataFrame:
+    """Per shared task, ``value`` of every other method minus that of ``reference``.
+
+    Tasks are matched on ``pair_on`` (domain and episode); a task that one side lacks is left out.
+    Returns columns ``[*pair_on, group, value, "reference", "diff"]``; feed it to
+    :func:`stratified_mean_ci` with ``value="diff"`` for the paired mean and CI.
+    """
+    pair_on = list(pair_on)
+    _require(rows, [*pair_on, group, value], "paired_differences")
+    dup = rows.duplicated([*pair_on, group])
+    if dup.any():
+        raise ValueError(f"{int(dup.sum())} duplicate ({', '.join(pair_on)}, {group}) rows: pairing is ambiguous "
+                         "(filter to one checkpoint / learning rate first)")
+    if reference not in set(rows[group]):
+        raise ValueError(f"reference {reference!r} not among {method_order(rows[group].unique())}")
+    ref = rows.loc[rows[group] == reference, [*pair_on, value]].rename(columns={value: "reference"})
+    other = rows.loc[rows[group] != reference, [*pair_on, group, value]]
+    m = other.merge(ref, on=pair_on, how="inner")
+    m["diff"] = m[value] - m["reference"]
+    return m[[*pair_on, group, value, "reference", "diff"]].reset_index(drop=True)
+
+# ---------------------------------------------------------------------------------------------
+# drawing helpers
+# ---------------------------------------------------------------------------------------------
+
+def _offsets(k: int, width: float = 0.72) -> np.ndarray:
+    return (np.arange(k) - (k - 1) / 2) * (width / max(k, 1))
+
+
+def _bands(ax, n: int, horizontal: bool = False, average_last: bool = False) -> None:
+    span = ax.axhspan if horizontal else ax.axvspan
+    for i in range(n):
+        if average_last and i == n - 1:
+            span(i - 0.5, i + 0.5, color=_AVERAGE_BAND, zorder=0, lw=0)
+        elif i % 2:
+            span(i - 0.5, i + 0.5, color=_BAND, zorder=0, lw=0)
+    if average_last and n > 1:
+        (ax.axhline if horizontal else ax.axvline)(n - 1.5, color="0.55", lw=1.0, zorder=1)
+
+
+def _point_ranges(ax, summary: pd.DataFrame, cat_col: str, cats: Sequence[str], hue_col: str,
+                  hues: Sequence[str], colours: dict, mean: str = "mean", ci: str = "ci95",
+                  horizontal: bool = False, width: float = 0.72, ms: float = 5.5) -> None:
+    """Mean and CI bar per (category, hue), hues side by side within a category; one errorbar
+    container per hue, labelled with the hue (so ``ax.containers`` map back to the data)."""
+    off = _offsets(len(hues), width)
+    for j, h in enumerate(hues):
+        sub = summary[summary[hue_col].astype(str) == h]
+        sub = sub.set_index(sub[cat_col].astype(str)).reindex(list(cats))
+        ok = sub[mean].notna().to_numpy()
+        if not ok.any():
+            continue
+        pos = (np.arange(len(cats)) + off[j])[ok]
+        val = sub[mean].to_numpy(float)[ok]
+        err = np.nan_to_num(sub[ci].to_numpy(float)[ok], nan=0.0)
+        kw = dict(fmt="o", color=colours[h], ms=ms, capsize=2.5, elinewidth=1.5, capthick=1.2,
+                  label=str(h), zorder=3, mec="white", mew=0.6)
+        if horizontal:
+            ax.errorbar(val, pos, xerr=err, **kw)
+        else:
+            ax.errorbar(pos, val, yerr=err, **kw)
+
+
+def _label_line(ax, value: float, text: str, horizontal_line: bool = True, colour="0.25") -> None:
+    """Name a reference line just outside the axes, where it can cover no data."""
+    if horizontal_line:
+        ax.annotate(text, xy=(1.0, value), xycoords=("axes fraction", "data"), xytext=(5, 0),
+                    textcoords="offset points", ha="left", va="center", fontsize=8.5, color=colour,
+                    annotation_clip=False)
+    else:
+        ax.annotate(text, xy=(value, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=8.5, color=colour,
+                    annotation_clip=False)
+
+
+def _bold_tick(labels, name: str) -> None:
+    for t in labels:
+        if t.get_text().split("\n")[0] == name:
+            t.set_fontweight("bold")
+
