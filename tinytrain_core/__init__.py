@@ -23,5 +23,6 @@ measure       one measured step (FlopCounterMode, saved bytes); table2: notebook
 results       `write_table`: a CSV and its JSON sidecar; stats: mean and paired 95% CIs
 plots/        the figures: adaptation accuracy, layer choices, episode sizes, frozen
               accuracy, meta-training before/after and notebook 01's learning curves
+findings      what the committed tables say, as sentences (notebooks' last section, README)
 params, reproduce, bench, kernelspec   notebook parameter checks, `make reproduce`, `make bench`
 """
