@@ -136,3 +136,27 @@ def test_committed_notebooks_lose_progress_bars_and_papermill_bookkeeping_only()
     assert len(out["cells"]) == 1 and out["cells"][0]["metadata"] == {"tags": ["parameters"]}
     assert [o["text"] for o in out["cells"][0]["outputs"]] == ["UserWarning: something real\n",
                                                                "100%| done, 3 it/s]\n"]
+
+
+def test_rows_are_matched_on_their_identity_and_text_results_are_compared():
+    ref = pd.DataFrame({"domain": ["a", "a"], "episode": [0, 1], "method": ["None", "None"],
+                        "scheme": ["31:8/8", "31:8/8"], "accuracy": [50.0, 60.0]})
+    new = ref.assign(scheme=["31:8/8", "32:8/8"])
+    r = R.compare_table(ref, new)
+    assert r["unmatched_rows"] == 0 and r["status"] == "differs" and r["differing"] == "scheme (1 rows)"
+
+
+def test_code_hash_ignores_notebook_outputs_but_not_sources(checkout):
+    nb = checkout / "notebooks" / "00_data.ipynb"
+    nb.write_text(json.dumps({"cells": [{"source": ["x = 1"], "outputs": []}]}))
+    h = R.code_hash(checkout)
+    nb.write_text(json.dumps({"cells": [{"source": ["x = 1"], "outputs": [{"text": "1"}]}]}))
+    assert R.code_hash(checkout) == h
+    nb.write_text(json.dumps({"cells": [{"source": ["x = 2"], "outputs": []}]}))
+    assert R.code_hash(checkout) != h
+
+
+def test_a_clean_checkout_is_recorded_clean_although_its_tables_move_aside(checkout):
+    run = R.Run("default", checkout)
+    run.start()
+    assert run.state["git_dirty"] is False and run.state["git_commit"]

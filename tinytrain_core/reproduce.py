@@ -59,10 +59,12 @@ def notebooks(root: Path) -> list[Path]:
 def code_hash(root: Path) -> str:
     """What a resumed run must share with the run it continues: the package and notebooks."""
     h = hashlib.sha256()
-    files = sorted((root / "tinytrain_core").rglob("*.py")) + notebooks(root)
-    for f in files:
+    for f in sorted((root / "tinytrain_core").rglob("*.py")) + notebooks(root):
         h.update(str(f.relative_to(root)).encode())
-        h.update(f.read_bytes())
+        if f.suffix == ".ipynb":   # the cells' code and text, not their outputs
+            h.update(json.dumps([c["source"] for c in json.loads(f.read_text()).get("cells", [])]).encode())
+        else:
+            h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -107,10 +109,12 @@ class Run:
             print(f"resuming run {self.state['id']} (started {self.state['started']}); finished "
                   f"notebooks kept: {', '.join(done) or 'none'}. `FRESH=1` starts over.")
             return "resumed"
+        head = _git(self.root, "rev-parse", "HEAD")
+        # the code's state, taken before the committed tables move aside (that is no code change)
+        dirty = _git(self.root, "status", "--porcelain", "--untracked-files=no", "--",
+                     "tinytrain_core", "notebooks", "Makefile", "pyproject.toml")
         self._keep_reference()
         self._move_aside()
-        head = _git(self.root, "rev-parse", "HEAD")
-        dirty = _git(self.root, "status", "--porcelain", "--untracked-files=no")
         self.state = {"id": uuid.uuid4().hex[:8], "profile": self.profile, "status": "running",
                       "started": _now(), "code_hash": code,
                       "git_commit": head.strip() if head else None,
@@ -237,9 +241,13 @@ def refresh_committed(root: Path | None = None) -> None:
 
 # ---------------------------------------------------------------- comparison with the reference
 
+# What identifies a row in our tables; other text columns (a scheme, a verdict) are results.
+KEY_COLUMNS = ("model", "variant", "domain", "split", "episode", "method", "checkpoint", "conv")
+
+
 def _keys(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])
-            or c in ("episode", "conv", "index")]
+    keys = [c for c in KEY_COLUMNS if c in df.columns]
+    return keys or [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
 
 
 def compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> dict:
@@ -257,6 +265,9 @@ def compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> dict:
     both = both[both["_merge"] == "both"]
     nums = [c for c in ref.columns if c in new.columns and c not in keys
             and pd.api.types.is_numeric_dtype(ref[c]) and pd.api.types.is_numeric_dtype(new[c])]
+    texts = [c for c in ref.columns if c in new.columns and c not in keys and c not in nums]
+    text_changes = {c: int((both[f"{c}_ref"].fillna("").astype(str) != both[f"{c}_new"].fillna("").astype(str)).sum())
+                    for c in texts}
     results = [c for c in nums if not TIMING.search(c) and "ci95" not in c]
     diffs, within, outside = {}, 0, 0
     for c in results:
@@ -272,9 +283,11 @@ def compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> dict:
                 outside += int(np.nansum(bad))
                 within += int((d > 0).sum() - np.nansum(bad))
     changed = [c for c in results if c in diffs]
-    status = "equal" if not changed and not only else "differs"
+    changed_text = {c: n for c, n in text_changes.items() if n}
+    status = "equal" if not changed and not changed_text and not only else "differs"
     return dict(status=status, rows=len(new), rows_ref=len(ref), unmatched_rows=only,
-                differing=", ".join(f"{c} (max {diffs[c]:.3g})" for c in changed),
+                differing=", ".join([f"{c} (max {diffs[c]:.3g})" for c in changed]
+                                    + [f"{c} ({n} rows)" for c, n in changed_text.items()]),
                 within_ci=within, outside_ci=outside,
                 timing_only=", ".join(c for c in nums if TIMING.search(c)))
 
