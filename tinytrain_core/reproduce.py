@@ -21,7 +21,8 @@ A run recomputes every table it reports. Its state lives in `results/<profile>/r
 At the end every CSV table of the reference is compared with the recomputed one: equal, or
 which columns differ, by how much, and whether each difference lies within the row's 95% CI
 (columns named `ci95`/`*_ci95`), printed and written to `results/<profile>/comparison.csv`.
-Wall-time columns (`*_s`) are reported apart: they are measurements of this machine, not results.
+Wall-time columns (`*_s`, and `select_share`, a ratio of two of them) are reported apart: they
+are measurements of this machine, not results.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ from .paths import PROFILES, project_root
 
 KERNEL = "tinytrain"
 KEEP = ("reference", "previous-run", "notebooks")     # never moved aside at a fresh start
-TIMING = re.compile(r"(_s|_seconds|wall_time|_time)$")
+TIMING = re.compile(r"(_s|_seconds|wall_time|_time|_share)$")   # measurements of this machine
 
 
 def _now() -> str:
