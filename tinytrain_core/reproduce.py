@@ -170,7 +170,7 @@ class Run:
     # ------------------------------------------------------------ stages
 
     def run_notebooks(self, progress: bool = True) -> None:
-        import papermill as pm
+        import papermill as pm   # heavy (jupyter client); only the runs need it
         out_dir = self.results / "notebooks"
         out_dir.mkdir(parents=True, exist_ok=True)
         for nb in notebooks(self.root):
@@ -226,7 +226,7 @@ def clean_outputs(nb: dict) -> dict:
 def refresh_committed(root: Path | None = None) -> None:
     """Re-execute every numbered notebook with its own (smoke) parameters in place, then clean
     its outputs: what a developer runs before committing notebooks (`make notebooks`)."""
-    import papermill as pm
+    import papermill as pm   # heavy (jupyter client); only the runs need it
     root = Path(root or project_root())
     for nb in notebooks(root):
         t0 = time.time()

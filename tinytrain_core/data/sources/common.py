@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import multiprocessing as mp
 import shutil
 from collections import defaultdict
@@ -208,7 +209,6 @@ def class_names_of(domains: list[str]) -> set[str]:
     """Class names (and display labels) of the named built domains, for collision removal;
     a domain that is not built is an error (the result must not depend on what happens to be
     on disk)."""
-    import json
     out = set()
     for name in domains:
         m = domains_dir() / name / "manifest.json"
