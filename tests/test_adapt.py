@@ -37,18 +37,19 @@ def test_summary_statistics():
 def sandbox(adapt_on_fixture, monkeypatch):
     calls = []
 
-    def fake_task(method, net, state, tensors, cfg, lr, task_seed):
+    def fake_task(method, net, state, tensors, cfg, lr, task_seed, chosen=None):
         calls.append((task_seed, method.name))
         return dict(accuracy=50.0, backward_macs=0, backward_kib=0.0, select_s=0.0, train_s=0.0, n_layers=0,
                     scheme="")
     monkeypatch.setattr(adapt, "adapt_task", fake_task)
+    monkeypatch.setattr(adapt, "task_scheme", lambda *a: (None, {}))
     return adapt_on_fixture, calls
 
 
 def test_resume_skips_finished_tasks(sandbox):
     tmp, calls = sandbox
     cfg = adapt.AdaptConfig(profile="smoke", domains=["fixture_a"], methods=["None", "LastLayer"], episodes=1,
-                            lrs=(1e-3,), meta_fallback=True)
+                            lrs=(1e-3,), checkpoints=("imagenet",))
     adapt.run(cfg, progress=False)
     assert len(calls) == 2
     cfg.episodes = 2

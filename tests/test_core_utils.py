@@ -12,7 +12,7 @@ def test_mean_ci95_matches_the_textbook_formula():
     xs = [60.0, 70.0, 80.0, 90.0]
     m, ci = stats.mean_ci95(xs)
     sd = math.sqrt(sum((x - 75) ** 2 for x in xs) / 3)
-    assert m == 75 and ci == pytest.approx(1.96 * sd / 2)
+    assert m == 75 and ci == pytest.approx(3.1824463 * sd / 2)  # t_{0.975, 3}
 
 
 def test_paired_difference_is_tighter_than_separate_intervals():

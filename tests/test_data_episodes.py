@@ -108,7 +108,32 @@ def test_episode_tensors_and_augmentation():
         b = D.augment_batch(xs, kind, torch.Generator().manual_seed(0))
         c = D.augment_batch(xs, kind, torch.Generator().manual_seed(1))
         assert a.shape == xs.shape and torch.equal(a, b) and not torch.equal(a, c)
-        assert a.min() >= -1.01 and a.max() <= 1.0
+    m = D.augment_batch(xs, "meta", torch.Generator().manual_seed(0))
+    assert m.min() >= -1.01 and m.max() <= 1.0       # 'finetune' (DiffAugment) does not clamp
+
+
+def test_diffaugment_is_the_whole_batch_recipe():
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    seeds = range(200)
+    same = [D.augment_batch(x, "finetune", torch.Generator().manual_seed(s)) is x for s in seeds]
+    assert 0.03 < sum(same) / len(same) < 0.2          # p = 0.9: about one batch in ten is left as is
+    g = torch.Generator().manual_seed(next(s for s in seeds if not same[s]))
+    a = D.augment_batch(torch.zeros(4, 3, 16, 16), "finetune", g)
+    # a constant image stays constant where the shift did not bring in zeros: brightness only
+    # (saturation and contrast scale deviations from means, which are zero here)
+    centre = a[:, :, 2:-2, 2:-2]
+    assert torch.allclose(centre, centre[:, :1, :1, :1].expand_as(centre))
+    assert (centre[:, 0, 0, 0].abs() <= 0.5).all() and centre[:, 0, 0, 0].std() > 0   # per image
+    spike = torch.zeros(1, 3, 16, 16)
+    spike[..., 8, 8] = 100.0
+    moved = set()
+    for s in seeds[:60]:
+        t = D.augment_batch(spike, "finetune", torch.Generator().manual_seed(s))[0, 0]
+        r, c = divmod(int(t.argmax()), 16)
+        moved.add((r - 8, c - 8))
+    assert all(abs(dr) <= 2 and -3 <= dc <= 2 for dr, dc in moved)   # +-16/8 pixels (a flip: 8 -> 7)
+    assert len(moved) > 5                                               # and it does move
+
 
 
 def test_datasets():

@@ -49,8 +49,8 @@ def dense_reference(net, scheme, xs, ys, steps, lr):
         if i in scheme.biases:
             params.append(u.conv.bias)
             masks.append(torch.ones_like(u.conv.bias))
-    head = CosineHead()
-    opt = torch.optim.Adam(params + list(head.parameters()), lr=lr)
+    head = CosineHead(learnable=False)           # P>M>F: the head's scale does not train
+    opt = torch.optim.Adam(params, lr=lr)
     n = len(xs)
     for _ in range(steps):
         f = net(torch.cat([xs, flip(xs, None)]))
@@ -79,6 +79,36 @@ def test_sparse_finetuning_equals_dense_masked_reference():
         # slice or a missed parameter would differ by ~lr on many elements
         changed += int(not torch.equal(sparse[k], start[k]))
     assert changed == 3 + 4   # the weights of 33, 35, 40 and the biases of 33, 35, 40, 41
+
+
+def test_the_prefix_cache_changes_nothing():
+    """cache=True computes the clean support's frozen prefix once per task; the results are
+    identical, bit for bit, to recomputing it at every step (also when the augmentation leaves a
+    step's batch as it is, which the cache serves too)."""
+    net, xs, ys = _setup()
+    start = initial_state(net)
+
+    def sometimes(x, g):                            # like DiffAugment: x itself one step in two
+        return x if int(torch.randint(2, (1,), generator=g)) else x.flip(-1)
+    out = {}
+    for cache in (True, False):
+        net.load_state_dict(start)
+        losses = train_scheme(net, SCHEME, xs, ys, steps=4, lr=1e-2, augment=sometimes, cache=cache)
+        out[cache] = (losses, initial_state(net))
+    assert out[True][0] == out[False][0] and len(out[True][0]) == 4
+    assert all(torch.equal(out[True][1][k], out[False][1][k]) for k in start)
+    assert any(not torch.equal(out[True][1][k], start[k]) for k in start)
+
+
+def test_the_prefix_and_the_rest_are_the_whole_network():
+    from tinytrain_core.sparse import SparseEngine
+    net, xs, _ = _setup()
+    engine = SparseEngine(net, SCHEME)
+    assert engine.cut == net.stage_of(33) > 0
+    with torch.no_grad():
+        torch.testing.assert_close(engine.from_prefix(engine.prefix(xs)), net(xs), rtol=1e-5, atol=1e-5)
+        for k in range(len(net.stages()) + 1):
+            torch.testing.assert_close(net.run(net.run(xs, stop=k), start=k), net(xs), rtol=1e-5, atol=1e-5)
 
 
 def test_only_the_scheme_trains_and_run_task_resets():

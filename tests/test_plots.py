@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from scipy.stats import t as t_dist  # noqa: E402
 
 from tinytrain_core import plots  # noqa: E402
 
@@ -84,12 +85,14 @@ def test_stratified_mean_ci_by_hand():
     s = plots.stratified_mean_ci(df).set_index("domain")
     assert list(s.index) == ["A", "B", "average"]
     assert s.loc["A", "mean"] == pytest.approx(2.0)
-    assert s.loc["A", "ci95"] == pytest.approx(1.96 * math.sqrt(1 / 3))
-    assert s.loc["B", "ci95"] == pytest.approx(1.96 * math.sqrt(50 / 2))
+    assert s.loc["A", "ci95"] == pytest.approx(4.3026527 * math.sqrt(1 / 3))  # t_{0.975, 2}
+    assert s.loc["B", "ci95"] == pytest.approx(12.7062047 * math.sqrt(50 / 2))  # t_{0.975, 1}
     # the average weighs each domain once (not the pooled 7.2 of the five values)
     assert s.loc["average", "mean"] == pytest.approx((2 + 15) / 2)
     assert s.loc["average", "se"] == pytest.approx(math.sqrt(1 / 3 + 50 / 2) / 2)
-    assert s.loc["average", "ci95"] == pytest.approx(1.96 * math.sqrt(1 / 3 + 50 / 2) / 2)
+    df = (1 / 3 + 25) ** 2 / ((1 / 3) ** 2 / 2 + 25 ** 2 / 1)  # Welch-Satterthwaite
+    assert s.loc["average", "df"] == pytest.approx(df)
+    assert s.loc["average", "ci95"] == pytest.approx(t_dist.ppf(0.975, df) * math.sqrt(1 / 3 + 50 / 2) / 2)
     assert s.loc["average", "n"] == 5 and s.loc["average", "n_strata"] == 2
 
 
@@ -144,7 +147,9 @@ def test_numbers_match_committed_summary(rows):
         avg = g[g["domain"] == plots.AVERAGE].iloc[0]
         doms = g[g["domain"] != plots.AVERAGE]
         assert avg["mean"] == pytest.approx(doms["mean"].mean())
-        assert avg["ci95"] == pytest.approx(1.96 * math.sqrt((doms["sd"] ** 2 / doms["n"]).sum()) / len(doms))
+        v = doms["sd"] ** 2 / doms["n"]
+        df = v.sum() ** 2 / (v ** 2 / (doms["n"] - 1)).sum()
+        assert avg["ci95"] == pytest.approx(t_dist.ppf(0.975, df) * math.sqrt(v.sum()) / len(doms))
     d = plots.stratified_mean_ci(plots.paired_differences(rows, "FullTrain"), value="diff")
     d = d[d["domain"] != plots.AVERAGE].merge(summary[["domain", "method", "diff_vs_FullTrain", "diff_ci95"]],
                                               on=["domain", "method"])

@@ -21,7 +21,7 @@ class Recorder:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, method, net, state, tensors, cfg, lr, task_seed):
+    def __call__(self, method, net, state, tensors, cfg, lr, task_seed, chosen=None):
         if method.name == "TinyTrain" and cfg.memory_kib < 1:
             raise ValueError("no conv fits the memory budget")
         if cfg.channels not in ("fisher", "l2", "random"):
@@ -38,12 +38,13 @@ class Recorder:
 def sandbox(adapt_on_fixture, monkeypatch):
     rec = Recorder()
     monkeypatch.setattr(adapt, "adapt_task", rec)
+    monkeypatch.setattr(adapt, "task_scheme", lambda *a: (None, {}))
     return rec
 
 
 def _cfg(**kw):
     base = dict(profile="smoke", domains=[DOMAIN], methods=["None", "TinyTrain"], episodes=2, lrs=(1e-3,),
-                meta_fallback=True)
+                meta_fallback=True, checkpoints={})      # {}: each method from its default checkpoint
     return adapt.AdaptConfig(**{**base, **kw})
 
 
@@ -92,17 +93,19 @@ def test_a_failed_first_task_leaves_no_empty_csv_behind(sandbox):
     assert not _csv().exists() and not _csv().with_suffix(".json").exists()
 
 
-def test_a_config_change_for_one_method_leaves_the_others_alone(sandbox, capsys):
+def test_another_checkpoint_is_another_arm_and_leaves_the_others_alone(sandbox, capsys):
     adapt.run(_cfg(), progress=False)
     assert len(sandbox.ran()) == 4
-    rows = adapt.run(_cfg(checkpoint={"TinyTrain": "imagenet"}), progress=False)
+    rows = adapt.run(_cfg(checkpoints={"TinyTrain": "imagenet"}), progress=False)
     assert len(sandbox.ran("None")) == 2                 # None's rows were resumed
-    assert len(sandbox.ran("TinyTrain")) == 4            # TinyTrain's were computed again
+    assert len(sandbox.ran("TinyTrain")) == 4            # TinyTrain from imagenet: a new arm, computed
     assert len(rows) == 4 and set(rows[rows.method == "TinyTrain"].checkpoint) == {"imagenet"}
+    assert not _archives()                               # TinyTrain from meta: kept, not this run's arm
+    kept = taskrows.read_rows(_csv())
+    assert len(kept[(kept.method == "TinyTrain") & (kept.checkpoint == "meta")]) == 2
+    rows = adapt.run(_cfg(channels="l2"), progress=False)   # a changed config: that arm's rows set aside
     (archive,) = _archives()
-    old = taskrows.read_rows(archive)
-    assert set(old.method) == {"TinyTrain"} and len(old) == 2
-    assert "set aside 2 row(s) of TinyTrain" in capsys.readouterr().out
+    assert "set aside 2 row(s) of TinyTrain from meta" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- 2./3. rows keyed by content
@@ -120,17 +123,19 @@ def test_a_retrained_checkpoint_sets_its_rows_aside_and_recomputes_them(sandbox,
     assert len(sandbox.ran("TinyTrain")) == 8 and len(sandbox.ran("None")) == 2
     assert len(rows) == 4
     out = capsys.readouterr().out
-    assert "set aside 2 row(s) of TinyTrain" in out and "checkpoint 'meta' is now" in out
+    assert "set aside 4 row(s) of TinyTrain from meta" in out and "checkpoint 'meta' is now" in out
     (archive,) = _archives()
-    assert len(taskrows.read_rows(archive)) == 2 and archive.with_suffix(".json").is_file()
-    lr_keys = [k for k in json.loads((_dir() / "lr.json").read_text()) if "|TinyTrain|" in k]
-    assert len(lr_keys) == 2                             # the learning rate was chosen again too
+    old = taskrows.read_rows(archive)
+    assert sorted(old.split) == ["test", "test", "val", "val"] and archive.with_suffix(".json").is_file()
+    val = taskrows.load_rows("smoke", "mcunet-5fps", split="val")
+    assert len(val[val.method == "TinyTrain"]) == 2      # the learning rate was chosen again too
 
 
 def test_meta_fallback_rows_are_recomputed_once_the_meta_checkpoint_exists(sandbox, capsys):
     with pytest.warns(UserWarning, match="meta_fallback"):
         first = adapt.run(_cfg(), progress=False)
-    assert set(first[first.method == "TinyTrain"].checkpoint) == {"imagenet (meta missing)"}
+    side = json.loads(_csv().with_suffix(".json").read_text())["keys"].values()
+    assert {v["checkpoint_id"].split(":")[0] for v in side if v["method"] == "TinyTrain"} == {"imagenet"}
     _meta_checkpoint(b"trained at last")
     rows = adapt.run(_cfg(), progress=False)
     assert set(rows[rows.method == "TinyTrain"].checkpoint) == {"meta"}
@@ -148,7 +153,8 @@ def test_a_rebuilt_domain_sets_every_method_aside(sandbox, monkeypatch, capsys):
 
 def test_rows_of_methods_outside_the_run_are_kept_untouched(sandbox):
     adapt.run(_cfg(methods=["LastLayer"]), progress=False)
-    rows = adapt.run(_cfg(steps=3), progress=False)      # a change that would affect LastLayer too
+    adapt.run(_cfg(steps=3), progress=False)             # a change that would affect LastLayer too
+    rows = taskrows.load_rows("smoke", "mcunet-5fps")
     assert sorted(set(rows.method)) == ["LastLayer", "None", "TinyTrain"] and len(rows) == 6
     assert len(sandbox.ran("LastLayer")) == 2
     assert not _archives()
@@ -166,7 +172,7 @@ def test_old_format_rows_are_set_aside_and_recomputed(sandbox, capsys):
     path.with_suffix(".json").write_text(json.dumps({"domain": DOMAIN, "method_keys": {"None": "abc"}}))
     rows = adapt.run(_cfg(), progress=False)
     assert len(sandbox.ran()) == 4 and len(rows) == 4 and set(rows.accuracy) == {50.0, 51.0}
-    assert "set aside 2 row(s) of None (older format: written before rows carried a key" in capsys.readouterr().out
+    assert "set aside 2 row(s) of None from imagenet (older format: written before rows carried a key" in capsys.readouterr().out
     assert set(taskrows.read_rows(_archives()[0]).accuracy) == {12.5}
     assert "key" in open(path).readline()
 
@@ -174,8 +180,8 @@ def test_old_format_rows_are_set_aside_and_recomputed(sandbox, capsys):
 def test_load_rows_reads_old_and_new_files_and_skips_archives_and_summaries(sandbox):
     d = _dir()
     (d / "old.csv").write_text(",".join(taskrows.COLUMNS) + "\n"
-                               "old,0,5,5,25,None,imagenet,0.0,40.0,0,0.0,0.0,0.0,0,\n"
-                               "old,0,5,5,25,FullTrain,imagenet,0.001,60.0,9,1.5,0.0,2.0,42,0:3/3\n")
+                               "test,old,0,5,5,25,None,imagenet,0.0,40.0,0,0.0,0.0,0.0,0,\n"
+                               "test,old,0,5,5,25,FullTrain,imagenet,0.001,60.0,9,1.5,0.0,2.0,42,0:3/3\n")
     adapt.run(_cfg(methods=["None", "FullTrain"]), progress=False)
     adapt.run(_cfg(methods=["None", "FullTrain"], steps=3), progress=False)   # makes an archive
     analysis.summarize(taskrows.load_rows("smoke", "mcunet-5fps")).to_csv(d / "summary.csv", index=False)
@@ -227,11 +233,15 @@ def test_the_sidecar_describes_exactly_the_rows_present(sandbox):
     assert all(v["checkpoint_id"].startswith("imagenet:") for v in side["keys"].values())
 
 
-def test_a_torn_lr_cache_is_ignored_not_fatal(sandbox, capsys):
-    (_dir() / "lr.json").write_text('{"fixture_a|None|')
-    rows = adapt.run(_cfg(lrs=(1e-3, 1e-2)), progress=False)
-    assert len(rows) == 4 and "not valid JSON" in capsys.readouterr().out
-    assert pd.notna(rows.lr).all()
+def test_the_lr_is_the_argmax_of_the_validation_rows_per_domain_or_pooled():
+    cfg = adapt.AdaptConfig(profile="smoke", lrs=(0.0, 1e-3, 1e-2), lr_scope="domain")
+    acc = {("a", 0.0): [50, 50], ("a", 1e-3): [60, 58], ("a", 1e-2): [40, 40],
+           ("b", 0.0): [70, 70], ("b", 1e-3): [60, 60], ("b", 1e-2): [71, 69]}   # b: 1e-2 ties 0 -> 0
+    val = pd.DataFrame([dict(domain=d, lr=lr, episode=e, method="FullTrain", checkpoint="meta", accuracy=a)
+                        for (d, lr), v in acc.items() for e, a in enumerate(v)])
+    assert adapt.choose_lrs(val, cfg) == {("a", "FullTrain", "meta"): 1e-3, ("b", "FullTrain", "meta"): 0.0}
+    cfg.lr_scope = "pooled"                               # means over domains: 60, 59.5, 55
+    assert adapt.choose_lrs(val, cfg) == {("a", "FullTrain", "meta"): 0.0, ("b", "FullTrain", "meta"): 0.0}
 
 
 def test_a_checkpoint_replaced_while_it_loads_is_refused(tmp_path, monkeypatch):

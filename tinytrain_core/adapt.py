@@ -1,35 +1,47 @@
 """Run adaptation methods over fixed episodes: per-task rows, resume, learning rate on validation.
 
-Every method sees the same test episodes (and the same augmentation draws: the fine-tuning seed
-depends on the episode only). Per (domain, method) the learning rate is picked from `lrs` on
-`val_episodes` episodes of the domain's *validation* split, never on test episodes; the choice is
-cached in `results/<profile>/adapt/<model>/lr.json` under the row key that made it.
+An *arm* is a method run from a checkpoint (`imagenet`, `meta`): every method runs from each
+checkpoint of `checkpoints`, so the paper's configuration (baselines from ImageNet, TinyTrain
+meta-trained) and the fair one (all from the same checkpoint) stand side by side. Every arm sees
+the same test episodes and the same augmentation draws (the seed depends on the episode only).
+
+Learning rate (P>M>F's README): each trainable arm tries every LR of `lrs` (0 = no training) on
+`val_episodes` episodes of the *validation* split, never on test episodes; these validation
+rows are kept (split "val") and the LR is their argmax (ties: the earlier in `lrs`):
+- lr_scope="domain": per (domain, method, checkpoint), the mean over that domain's episodes
+  (P>M>F's rule);
+- lr_scope="pooled": per (method, checkpoint), the mean over domains of the per-domain means:
+  D x val_episodes episodes behind one choice (cheaper per domain; the default profile's choice).
 
 Rows go to `results/<profile>/adapt/<model>/<domain>.csv` one task at a time (`taskrows.py`).
-Each row carries a `key` (`row_key`): a hash of the method's config, the *content* of the
-checkpoint its backbone loaded and the build of the domain. A rerun skips the (episode, method)
-pairs already present under the current key, so an interrupted run resumes where it stopped;
-rows under another key are set aside and computed again. Summaries: `analysis.py`.
+Each row carries a `key` (`row_key`): a hash of the arm's config, the *content* of the
+checkpoint its backbone loaded and the build of the domain. A rerun skips the rows already
+present under the current key, so an interrupted run resumes where it stopped; rows under
+another key are set aside and computed again. Summaries: `analysis.py`.
 """
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import hashlib
 import json
 import warnings
 from dataclasses import asdict, dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from . import checkpoints, data, methods as method_registry, profiles, taskrows
 from .costs import scheme_costs
 from .finetune import initial_state, query_accuracy, run_task
-from .results import read_json, write_json
 from .runtime import CL, device
-from .selection import DEFAULT_COMPUTE_MACS, DEFAULT_MEMORY_KIB
 from .weights import SHA256
+
+
+LR_SCOPES = ("domain", "pooled")
 
 
 @dataclass
@@ -42,21 +54,31 @@ class AdaptConfig:
     val_episodes: int | None = None
     steps: int | None = None
     lrs: tuple[float, ...] | None = None
-    # None: each method's default (TinyTrain meta, others imagenet); a name for all; or {method: name}
-    checkpoint: str | dict | None = None
+    lr_scope: str | None = None                    # "domain" | "pooled" (module docstring)
+    # the checkpoints every method runs from; or {method: (names...)}; None: the profile's
+    checkpoints: tuple[str, ...] | dict | None = None
     meta_fallback: bool = False                    # no meta checkpoint -> ImageNet weights, with a warning
-    memory_kib: float = DEFAULT_MEMORY_KIB
-    compute_macs: float = DEFAULT_COMPUTE_MACS
+    memory_kib: float | None = None                # None: the profile's budgets
+    compute_macs: float | None = None
     channels: str = "fisher"
     activation: str = "input"
+    fisher_path: str = "total"
     seed: int = 0
+    cache: bool = True                             # exact prefix reuse (finetune.py); not in the key
+    workers: int | None = None                     # processes, one domain each at a time; not in the key
 
     def resolved(self) -> "AdaptConfig":
         """A copy with every None filled in from the profile's `adapt` section."""
         s = profiles.settings(self.profile, "adapt", episodes=self.episodes, val_episodes=self.val_episodes,
-                              steps=self.steps, lrs=self.lrs)
+                              steps=self.steps, lrs=self.lrs, lr_scope=self.lr_scope,
+                              memory_kib=self.memory_kib, compute_macs=self.compute_macs, workers=self.workers)
         c = AdaptConfig(**asdict(self))
-        c.episodes, c.val_episodes, c.steps, c.lrs = s["episodes"], s["val_episodes"], s["steps"], tuple(s["lrs"])
+        for k in ("episodes", "val_episodes", "steps", "lr_scope", "memory_kib", "compute_macs", "workers"):
+            setattr(c, k, s[k])
+        c.lrs = tuple(float(x) for x in s["lrs"])
+        c.checkpoints = self.checkpoints if self.checkpoints is not None else tuple(s["checkpoints"])
+        if c.lr_scope not in LR_SCOPES:
+            raise ValueError(f"lr_scope must be one of {', '.join(LR_SCOPES)}, not {c.lr_scope!r}")
         if c.domains is None:
             c.domains = data.target_domains(c.profile)
             if not c.domains:
@@ -64,22 +86,34 @@ class AdaptConfig:
                                         f"`make data PROFILE={c.profile}` (or `make fixture` for smoke)")
         for m in c.methods:
             method_registry.get(m)
+        for _, ck in c.arms():
+            if ck not in checkpoints.CHECKPOINTS:
+                raise ValueError(f"unknown checkpoint {ck!r}; choose from {', '.join(checkpoints.CHECKPOINTS)}")
         return c
 
-    def checkpoint_of(self, method: str) -> str:
-        if isinstance(self.checkpoint, dict):
-            return self.checkpoint.get(method, method_registry.get(method).default_checkpoint)
-        return self.checkpoint or method_registry.get(method).default_checkpoint
+    def checkpoints_of(self, method: str) -> tuple[str, ...]:
+        ck = self.checkpoints
+        if isinstance(ck, dict):
+            ck = ck.get(method, (method_registry.get(method).default_checkpoint,))
+        return (ck,) if isinstance(ck, str) else tuple(ck)
+
+    def arms(self) -> list[tuple[str, str]]:
+        """(method, checkpoint) pairs, checkpoint-major so each backbone is loaded once."""
+        cks = sorted({c for m in self.methods for c in self.checkpoints_of(m)}, key=checkpoints.CHECKPOINTS.index)
+        return [(m, c) for c in cks for m in self.methods if c in self.checkpoints_of(m)]
 
     def episode_config(self):
         """The profile's variable-way sampler with the `adapt` section's caps."""
         return data.episode_config(self.profile, **profiles.settings(self.profile, "adapt")["episode"])
 
-    def key(self, method: str) -> str:
-        """What a row of `method` depends on in the config, hashed (part of `row_key`)."""
-        skip = ("domains", "methods", "episodes", "checkpoint")
+    def key(self, method: str, checkpoint: str) -> str:
+        """What a row of the arm depends on in the config, hashed (part of `row_key`). Pooled
+        LRs depend on every domain of the run, so the domain list is part of it then."""
+        skip = ("methods", "episodes", "checkpoints", "cache", "workers") + (("domains",) if self.lr_scope == "domain" else ())
         d = {k: v for k, v in asdict(self).items() if k not in skip}
-        d.update(method=method, checkpoint=self.checkpoint_of(method), episode=self.episode_config().key())
+        d.update(method=method, checkpoint=checkpoint, episode=self.episode_config().key())
+        if self.lr_scope == "pooled":
+            d["domains"] = sorted(self.domains)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
@@ -99,9 +133,6 @@ class Backbones:
             net = net.to(device()).to(memory_format=CL).eval()
             self.nets[checkpoint] = (net, initial_state(net))
         return self.nets[checkpoint]
-
-    def label(self, checkpoint: str) -> str:
-        return "imagenet (meta missing)" if checkpoint in self.fallbacks else checkpoint
 
     def identity(self, checkpoint: str) -> str:
         """'<name>:<sha256 prefix>' of the weights `checkpoint` loads in this run. ImageNet: the
@@ -168,22 +199,27 @@ def scheme_summary(scheme, shapes) -> str:
     return ";".join(f"{i}:{len(c)}/{shapes[i].in_channels}" for i, c in sorted(scheme.weights.items()))
 
 
-def adapt_task(method, net, state, tensors, cfg: AdaptConfig, lr: float, task_seed: int) -> dict:
-    """One task: the method's scheme for this support set (timed: selection time), its analytic
-    costs, and fine-tuning from `state` then query accuracy (`finetune.run_task`)."""
-    xs, ys, xq, yq = tensors
+def task_scheme(method, net, state, tensors, cfg: AdaptConfig, task_seed: int) -> tuple:
+    """The method's scheme for this support set (timed: selection time) and its row fields."""
+    xs, ys = tensors[0], tensors[1]
     ctx = method_registry.Context(cfg.model, cfg.memory_kib, cfg.compute_macs, cfg.channels, cfg.activation,
-                                  seed=task_seed)
+                                  fisher_path=cfg.fisher_path, seed=task_seed)
     net.load_state_dict(state)
     scheme, select_s = method.timed_scheme(net, xs, ys, ctx)
     shapes = net.conv_shapes()
     cost = scheme_costs(shapes, scheme)
-    res = run_task(net, state, scheme, xs, ys, xq, yq, cfg.steps, lr if method.trains else 0.0,
-                   seed=task_seed)
-    return dict(accuracy=res.accuracy, backward_macs=cost.backward_macs,
-                backward_kib=round(cost.memory_kib, 3), select_s=round(select_s, 4),
-                train_s=round(res.train_s, 4), n_layers=len(scheme.trained_layers),
-                scheme=scheme_summary(scheme, shapes))
+    return scheme, dict(backward_macs=cost.backward_macs, backward_kib=round(cost.memory_kib, 3),
+                        select_s=round(select_s, 4), n_layers=len(scheme.trained_layers),
+                        scheme=scheme_summary(scheme, shapes))
+
+
+def adapt_task(method, net, state, tensors, cfg: AdaptConfig, lr: float, task_seed: int, chosen=None) -> dict:
+    """One task: the scheme (`chosen` = a `task_scheme` result to reuse), fine-tuning from
+    `state`, then query accuracy (`finetune.run_task`)."""
+    scheme, fields = chosen or task_scheme(method, net, state, tensors, cfg, task_seed)
+    res = run_task(net, state, scheme, *tensors, cfg.steps, lr if method.trains else 0.0,
+                   seed=task_seed, cache=cfg.cache)
+    return dict(accuracy=res.accuracy, train_s=round(res.train_s, 4), **fields)
 
 
 def _task_seed(cfg, ep) -> int:
@@ -197,92 +233,144 @@ def _domain_hash(domain: str, profile: str) -> str:
     return data.domains.domain_hash(data.load_domain(domain, profile))
 
 
-def row_key(cfg: AdaptConfig, method: str, nets: Backbones, built: str) -> str:
-    """12 hex digits over what a row of `method` depends on: the config (`cfg.key`), the content
+def row_key(cfg: AdaptConfig, arm: tuple, nets: Backbones, built: str) -> str:
+    """12 hex digits over what a row of `arm` depends on: the config (`cfg.key`), the content
     of the checkpoint its backbone loads, and the build of the domain (`built`, its hash)."""
-    blob = f"{cfg.key(method)}|{nets.identity(cfg.checkpoint_of(method))}|{built}"
+    blob = f"{cfg.key(*arm)}|{nets.identity(arm[1])}|{built}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _method_info(cfg: AdaptConfig, method: str, nets: Backbones, built: str, manifest: str) -> dict:
-    """The sidecar's description of the rows `method` writes in this run (their key included)."""
-    ckpt = cfg.checkpoint_of(method)
-    return {"method": method, "key": row_key(cfg, method, nets, built), "config_key": cfg.key(method),
-            "checkpoint": ckpt, "checkpoint_id": nets.identity(ckpt), "domain_hash": built,
+def _arm_info(cfg: AdaptConfig, arm: tuple, nets: Backbones, built: str, manifest: str) -> dict:
+    """The sidecar's description of the rows `arm` writes in this run (their key included)."""
+    return {"method": arm[0], "checkpoint": arm[1], "key": row_key(cfg, arm, nets, built),
+            "config_key": cfg.key(*arm), "checkpoint_id": nets.identity(arm[1]), "domain_hash": built,
             "manifest_hash": manifest, "config": asdict(cfg)}
 
 
-# ---------------------------------------------------------------- learning rate on validation episodes
+# ---------------------------------------------------------------- learning rate from validation rows
 
-def choose_lr(method, domain: str, cfg: AdaptConfig, nets: Backbones, progress: bool = True) -> float:
-    """The LR of `lrs` with the best mean accuracy on validation episodes (ties: the earlier in
-    `lrs`); cached under the row key (config, checkpoint content, domain build), so a retrained
-    checkpoint re-chooses. lr 0 is the untrained backbone."""
-    if not method.trains or len(cfg.lrs) == 1:
-        return cfg.lrs[0] if method.trains else 0.0
-    path = taskrows.out_dir(cfg.profile, cfg.model) / "lr.json"
-    key = f"{domain}|{method.name}|{row_key(cfg, method.name, nets, _domain_hash(domain, cfg.profile))}"
-    cache = read_json(path)
-    if key in cache:
-        return cache[key]["lr"]
-    eps = data.sample_episodes(domain, "val", cfg.val_episodes, cfg.episode_config(), seed=cfg.seed,
-                               profile=cfg.profile)
-    net, state = nets.get(cfg.checkpoint_of(method.name))
-    accs = {}
-    for lr in tqdm(cfg.lrs, desc=f"lr {method.name} {domain}", leave=False, disable=not progress):
-        vals = []
-        for ep in eps:
-            t = data.episode_tensors(ep, channels_last=True)
-            if lr == 0:
-                net.load_state_dict(state)
-                vals.append(query_accuracy(net, *t))
-            else:
-                vals.append(adapt_task(method, net, state, t, cfg, lr, _task_seed(cfg, ep))["accuracy"])
-        accs[lr] = sum(vals) / len(vals)
-    best = max(cfg.lrs, key=lambda lr: (accs[lr], -cfg.lrs.index(lr)))
-    cache = read_json(path)                     # re-read: another run may have added entries
-    cache[key] = {"lr": best, "val_accuracy": {str(k): v for k, v in accs.items()},
-                  "val_episodes": cfg.val_episodes, "checkpoint_id": nets.identity(cfg.checkpoint_of(method.name)),
-                  "config": asdict(cfg)}
-    write_json(path, cache)
-    return best
+def choose_lrs(val: pd.DataFrame, cfg: AdaptConfig) -> dict:
+    """{(domain, method, checkpoint): lr} from validation rows: the argmax over `cfg.lrs` of the
+    mean accuracy (lr_scope "domain") or of the mean over domains of per-domain means ("pooled");
+    ties go to the earlier LR of `lrs`. Arms without validation rows (lr 0 only) are absent."""
+    if not len(val):
+        return {}
+    per = val.groupby(["method", "checkpoint", "domain", "lr"]).accuracy.mean().reset_index()
+    out = {}
+    for (m, ck), g in per.groupby(["method", "checkpoint"]):
+        scores = {}
+        if cfg.lr_scope == "pooled":
+            pooled = g.groupby("lr").accuracy.mean()
+            scores = {d: pooled for d in g.domain.unique()}
+        else:
+            scores = {d: gd.set_index("lr").accuracy for d, gd in g.groupby("domain")}
+        for d, sc in scores.items():
+            tried = [lr for lr in cfg.lrs if lr in sc.index]
+            out[(d, m, ck)] = max(tried, key=lambda lr: (sc[lr], -cfg.lrs.index(lr)))
+    return out
 
 
 # ---------------------------------------------------------------- the run
 
+class _Domain:
+    """One domain's results CSV during a run: resumed once, then appended row by row."""
+
+    def __init__(self, cfg: AdaptConfig, domain: str, nets: Backbones, manifest: str):
+        self.cfg, self.domain, self.nets = cfg, domain, nets
+        self.path = taskrows.out_dir(cfg.profile, cfg.model) / f"{domain}.csv"
+        built = _domain_hash(domain, cfg.profile)
+        self.infos = {a: _arm_info(cfg, a, nets, built, manifest) for a in cfg.arms()}
+        self.done, self.present = taskrows.resume(self.path, self.infos)
+        taskrows.write_sidecar(self.path, domain, self.present, self.infos)
+
+    def episodes(self, split: str, n: int):
+        return data.sample_episodes(self.domain, split, n, self.cfg.episode_config(), seed=self.cfg.seed,
+                                    profile=self.cfg.profile)
+
+    def write(self, out, ep, split: str, arm: tuple, lr: float, result: dict):
+        row = dict(split=split, domain=self.domain, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
+                   queries=len(ep.query), method=arm[0], checkpoint=arm[1], lr=lr, **result)
+        key = self.infos[arm]["key"]
+        out.write({**row, "key": key})
+        self.done.add(taskrows.identity(row))
+        if key not in self.present:     # the sidecar follows the first row of a key
+            self.present.add(key)
+            taskrows.write_sidecar(self.path, self.domain, self.present, self.infos)
+
+    def run(self, split: str, jobs: list, progress: bool):
+        """jobs: (episode, arm, lr) still to do, episode-major (one episode's tensors at a time).
+        A scheme is computed once per (episode, arm) and reused for every LR tried."""
+        cfg = self.cfg
+        with contextlib.closing(taskrows.RowWriter(self.path)) as out, \
+                tqdm(total=len(jobs), desc=f"{cfg.model} {self.domain} {split}", disable=not progress) as bar:
+            tensors, schemes, untrained = None, {}, {}
+            for ep, arm, lr in jobs:
+                if tensors is None or tensors[0] is not ep:
+                    tensors, schemes, untrained = (ep, data.episode_tensors(ep, channels_last=True)), {}, {}
+                method = method_registry.get(arm[0])
+                net, state = self.nets.get(arm[1])
+                seed = _task_seed(cfg, ep)
+                if lr == 0 and split == "val":          # the untrained backbone: once per checkpoint
+                    if arm[1] not in untrained:
+                        net.load_state_dict(state)
+                        untrained[arm[1]] = dict(accuracy=query_accuracy(net, *tensors[1]), train_s=0.0)
+                    result = untrained[arm[1]]
+                else:
+                    if arm not in schemes:
+                        schemes[arm] = task_scheme(method, net, state, tensors[1], cfg, seed)
+                    result = adapt_task(method, net, state, tensors[1], cfg, lr, seed, schemes[arm])
+                self.write(out, ep, split, arm, lr, result)
+                bar.update(1)
+
+
+def _domain_work(cfg: AdaptConfig, domain: str, split: str, chosen: dict, progress: bool) -> str:
+    """One domain's rows of `split` (its validation rows at every LR, or its test rows at the
+    `chosen` LRs), in this process or a worker. One intra-op thread: the results then do not
+    depend on the number of workers, and two busy threads do not spin against a second process
+    (measured here: 2 threads beside one other busy process, a FullTrain step 25x slower)."""
+    torch.set_num_threads(1)
+    dom = _Domain(cfg, domain, Backbones(cfg), data.manifest_hash(cfg.profile))
+    if split == "val":
+        trainable = [a for a in cfg.arms() if method_registry.get(a[0]).trains]
+        jobs = [(ep, a, lr) for ep in dom.episodes("val", cfg.val_episodes) for a in trainable
+                for lr in cfg.lrs if ("val", ep.index, *a, lr) not in dom.done]
+    else:
+        def lr_of(arm):
+            if not method_registry.get(arm[0]).trains:
+                return 0.0
+            return cfg.lrs[0] if len(cfg.lrs) == 1 else chosen[(domain, *arm)]
+        jobs = [(ep, a, lr_of(a)) for ep in dom.episodes("test", cfg.episodes) for a in cfg.arms()
+                if ("test", ep.index, *a, None) not in dom.done]
+    dom.run(split, jobs, progress)
+    return domain
+
+
+def _each_domain(cfg: AdaptConfig, split: str, chosen: dict, progress: bool) -> None:
+    if cfg.workers <= 1:
+        for d in cfg.domains:
+            _domain_work(cfg, d, split, chosen, progress)
+        return
+    ctx = multiprocessing.get_context("spawn")      # a fresh interpreter: safe from a notebook kernel
+    with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool, \
+            tqdm(total=len(cfg.domains), desc=f"{cfg.model} {split} domains", disable=not progress) as bar:
+        for fut in as_completed([pool.submit(_domain_work, cfg, d, split, chosen, False) for d in cfg.domains]):
+            fut.result()
+            bar.update(1)
+
+
 def run(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
-    """Run every method of `cfg` on the same fixed test episodes of every domain; returns all rows."""
+    """Validation rows of every trainable arm at every LR, the LR choice, then every arm on the
+    same fixed test episodes of every domain; returns the test rows. With `workers` > 1 the
+    domains are shared out over that many processes (identical rows: one thread each)."""
     cfg = cfg.resolved()
     nets = Backbones(cfg)
-    chosen = [method_registry.get(m) for m in cfg.methods]
     manifest = data.manifest_hash(cfg.profile)
-    frames = []
-    for domain in cfg.domains:
-        path = taskrows.out_dir(cfg.profile, cfg.model) / f"{domain}.csv"
-        built = _domain_hash(domain, cfg.profile)
-        infos = {m.name: _method_info(cfg, m.name, nets, built, manifest) for m in chosen}
-        done, present = taskrows.resume(path, infos)
-        taskrows.write_sidecar(path, domain, present, infos)
-        eps = data.sample_episodes(domain, "test", cfg.episodes, cfg.episode_config(), seed=cfg.seed,
-                                   profile=cfg.profile)
-        todo = [(ep, m) for ep in eps for m in chosen if (ep.index, m.name) not in done]
-        lrs = {m.name: choose_lr(m, domain, cfg, nets, progress) for m in chosen
-               if any(mm is m for _, mm in todo)}
-        with contextlib.closing(taskrows.RowWriter(path)) as out, \
-                tqdm(total=len(todo), desc=f"{cfg.model} {domain}", disable=not progress) as bar:
-            cached = None
-            for ep, m in todo:
-                if cached is None or cached[0] is not ep:
-                    cached = (ep, data.episode_tensors(ep, channels_last=True))
-                ckpt = cfg.checkpoint_of(m.name)
-                net, state = nets.get(ckpt)
-                row = dict(domain=domain, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
-                           queries=len(ep.query), method=m.name, checkpoint=nets.label(ckpt), lr=lrs[m.name])
-                row.update(adapt_task(m, net, state, cached[1], cfg, lrs[m.name], _task_seed(cfg, ep)))
-                out.write({**row, "key": infos[m.name]["key"]})
-                if infos[m.name]["key"] not in present:     # the sidecar follows the first row of a key
-                    present.add(infos[m.name]["key"])
-                    taskrows.write_sidecar(path, domain, present, infos)
-                bar.update(1)
-        frames.append(taskrows.read_rows(path) if path.is_file() else taskrows.rows_frame([]))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=taskrows.COLUMNS)
+    doms = [_Domain(cfg, d, nets, manifest) for d in cfg.domains]    # resume/repair every file first
+    if len(cfg.lrs) > 1:
+        _each_domain(cfg, "val", {}, progress)
+    val = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains, split="val")
+    _each_domain(cfg, "test", choose_lrs(val, cfg), progress)
+    del doms
+    rows = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains)
+    mine = pd.Series(list(zip(rows.method, rows.checkpoint)), dtype=object).isin(cfg.arms())
+    return rows[mine.values & (rows.episode < cfg.episodes).values].reset_index(drop=True)

@@ -1,16 +1,22 @@
-"""Few-shot fine-tuning of one task (TINYTRAIN.md section 5, P>M>F's recipe).
+"""Few-shot fine-tuning of one task (TINYTRAIN.md section 5, P>M>F's `ProtoNet_Finetune`).
 
 Per task: start from the offline weights (the caller resets them), train exactly an
-`UpdateScheme` through the sparse engine with Adam for a fixed number of steps, then classify the
-queries by cosine similarity to the prototypes of the fine-tuned support features. Each step:
+`UpdateScheme` through the sparse engine, then classify the queries by cosine similarity to the
+prototypes of the fine-tuned support features. Each of `steps` steps:
 
     f_s = engine(support)                          # prototypes, with gradient (as in P>M>F)
-    f_a = engine(augment(support, 'finetune'))     # pseudo-queries: an augmented copy
+    f_a = engine(diffaugment(support))             # pseudo-queries: an augmented copy (p = 0.9)
     loss = CE( scale * (cos(f_a, protos(f_s)) + bias), labels )
+    Adam(betas 0.9/0.999, weight decay 0) on what the scheme trains, nothing else
 
-Support and pseudo-queries go through the backbone as one batch of 2N. The head's scale and
-bias are learnable and train too (they shape the loss only; evaluation is plain cosine).
-`lr = 0`, or a scheme that trains nothing, is the None baseline: no step is taken.
+The head is fixed (scale 10, bias 0: the ImageNet start's init, used for every checkpoint so the
+two starts differ only in the backbone). `lr = 0`, or a scheme that trains nothing, is the None
+baseline: no step is taken.
+
+Exact reuse (`cache=True`): everything before the stage of the earliest trained conv is frozen,
+so the clean support's prefix activation is computed once per task instead of once per step
+(and reused for the pseudo-queries of a step that DiffAugment left unaugmented). The uncached
+path computes the same prefix every step; both give identical results (tested).
 """
 from __future__ import annotations
 
@@ -27,6 +33,9 @@ from .runtime import to_channels_last
 from .schemes import UpdateScheme
 from .sparse import SparseEngine
 
+HEAD_SCALE = 10.0
+BETAS = (0.9, 0.999)
+
 
 @dataclass
 class TaskResult:
@@ -36,43 +45,34 @@ class TaskResult:
 
 
 def pseudo_queries(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """The default `augment` of `train_scheme`: `data.augment_batch(x, 'finetune', gen)` run on
-    one thread (its per-image small ops ran ~25x slower with two intra-op threads on a busy
-    2-core machine: 0.2 s vs 5 s for 24 images)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return augment_batch(x.contiguous(), "finetune", gen)
-    finally:
-        torch.set_num_threads(threads)
+    """The default `augment` of `train_scheme`: DiffAugment (`data.augment_batch(x, 'finetune')`).
+    Returns `x` itself when the batch is left unaugmented (probability 0.1)."""
+    return augment_batch(x, "finetune", gen)
 
 
 def train_scheme(backbone, scheme: UpdateScheme, support_x: torch.Tensor, support_y: torch.Tensor,
-                 steps: int, lr: float, seed: int = 0, augment=None, proto_grad: bool = True) -> list[float]:
+                 steps: int, lr: float, seed: int = 0, augment=None, cache: bool = True) -> list[float]:
     """Fine-tune `scheme` in place (the trained slices are written back into `backbone`).
-    Returns the loss per step. `augment(x, generator)` defaults to the 'finetune' pipeline."""
+    Returns the loss per step. `augment(x, generator)` defaults to DiffAugment."""
     augment = augment or pseudo_queries
     if steps <= 0 or lr == 0 or scheme.earliest is None:
         return []
     dev = next(backbone.parameters()).device
     engine = SparseEngine(backbone, scheme)
-    head = CosineHead().to(dev)
-    opt = torch.optim.Adam(engine.parameters() + list(head.parameters()), lr=lr)
+    head = CosineHead(HEAD_SCALE, learnable=False).to(dev)
+    opt = torch.optim.Adam(engine.parameters(), lr=lr, betas=BETAS, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
-    xs, ys = support_x.to(dev), support_y.to(dev)
+    xs, ys = to_channels_last(support_x.to(dev)), support_y.to(dev)
     n, n_way = len(xs), int(ys.max()) + 1
+    clean = engine.prefix(xs) if cache else None
     losses = []
     backbone.train()
     for _ in range(steps):
-        xa = augment(support_x, gen).to(dev)
-        if proto_grad:
-            f = engine(to_channels_last(torch.cat([xs, xa])))
-            fs, fa = f[:n], f[n:]
-        else:
-            with torch.no_grad():  # the engine, not the backbone: partial slices live in the engine until write_back
-                fs = engine(to_channels_last(xs))
-            fa = engine(to_channels_last(xa))
-        loss = F.cross_entropy(head(fa, prototypes(fs, ys, n_way)), ys)
+        xa = augment(support_x, gen)
+        a_s = clean if cache else engine.prefix(xs)
+        a_a = a_s if xa is support_x else engine.prefix(to_channels_last(xa.to(dev)))
+        f = engine.from_prefix(torch.cat([a_s, a_a]))
+        loss = F.cross_entropy(head(f[n:], prototypes(f[:n], ys, n_way)), ys)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -89,11 +89,11 @@ def query_accuracy(backbone, support_x, support_y, query_x, query_y) -> float:
 
 
 def run_task(backbone, initial_state: dict, scheme: UpdateScheme, support_x, support_y, query_x, query_y,
-             steps: int, lr: float, seed: int = 0, augment=None, proto_grad: bool = True) -> TaskResult:
+             steps: int, lr: float, seed: int = 0, augment=None, cache: bool = True) -> TaskResult:
     """Reset to `initial_state`, fine-tune `scheme`, evaluate the queries, reset again."""
     backbone.load_state_dict(initial_state)
     t0 = time.perf_counter()
-    losses = train_scheme(backbone, scheme, support_x, support_y, steps, lr, seed, augment, proto_grad)
+    losses = train_scheme(backbone, scheme, support_x, support_y, steps, lr, seed, augment, cache)
     train_s = time.perf_counter() - t0
     acc = query_accuracy(backbone, support_x, support_y, query_x, query_y)
     backbone.load_state_dict(initial_state)

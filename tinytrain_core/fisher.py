@@ -11,6 +11,16 @@ Choices (the paper leaves them open; both are switchable):
   potentials of a conv's input channels are then those of the conv that produces that input
   (conv i-1: the topology is a chain whose residual sums keep the channel count), see
   `FisherPotential.channel_scores`.
+- path="total" (default): with activation="input", `g` is the TOTAL gradient of the input
+  tensor. At the first conv of a residual block that tensor also feeds the skip connection, so
+  `g` includes the gradient arriving through the skip (P_i is several times larger there).
+  path="conv" uses the gradient through that conv alone, which is what reaches its weights:
+  the conv reads an alias of its input that nothing else uses, and autograd's gradient of that
+  alias is the conv path's share (the skip reads the original tensor; the alias still passes its
+  gradient on, so earlier candidates see their usual total gradients). Exact, and no extra
+  pass. Elsewhere, where the conv is its input's only consumer, both paths are identical.
+  With activation="output" the switch changes nothing: every part of dL/dy, whatever consumes
+  y afterwards, flows back through the conv that produced y, so its own path IS the total.
 - The loss is the cosine-ProtoNet cross-entropy of each support sample against prototypes
   computed from the whole support set and held constant (detached). Then sample n's loss only
   depends on sample n's activations, `g[n]` is a true per-sample gradient, the squared sum is
@@ -36,6 +46,7 @@ class FisherPotential:
     activation: str
     per_channel: dict[int, torch.Tensor]
     n_samples: int
+    path: str = "total"
 
     def layer(self, i: int) -> float:
         """P_i: the potential of conv i (sum over its channels)."""
@@ -62,14 +73,17 @@ def _embed(backbone, x, chunk):
 
 def fisher_potential(backbone, support_x: torch.Tensor, support_y: torch.Tensor,
                      layers: Sequence[int] | None = None, activation: str = "input",
-                     chunk: int = 25, head=None) -> FisherPotential:
+                     chunk: int = 25, head=None, path: str = "total") -> FisherPotential:
     """Fisher potentials for the convs `layers` (default: all) of `backbone` over the support set.
 
     Two passes: a no-grad forward for the prototypes, then per chunk a forward and a backward
-    that reaches only as far back as the earliest candidate activation.
+    that reaches only as far back as the earliest candidate activation. `path` ("total" or
+    "conv"): which gradient of a conv's input is used (module docstring).
     """
     if activation not in ("input", "output"):
         raise ValueError(f"activation must be 'input' or 'output', not {activation!r}")
+    if path not in ("total", "conv"):
+        raise ValueError(f"path must be 'total' or 'conv', not {path!r}")
     if len(support_x) == 0:
         raise ValueError("the support set is empty: the Fisher potential needs labelled samples")
     convs = backbone.convs()
@@ -99,6 +113,8 @@ def fisher_potential(backbone, support_x: torch.Tensor, support_y: torch.Tensor,
                 if i == first and not t.requires_grad:
                     t = t.detach().requires_grad_(True)   # backward starts its graph here
                 if i in wanted and activation == "input":
+                    if path == "conv":
+                        t = t.view_as(t)   # an alias only this conv reads (the skip keeps t)
                     acts[i] = t
                 y = u(t)
                 if i in wanted and activation == "output":
@@ -120,4 +136,4 @@ def fisher_potential(backbone, support_x: torch.Tensor, support_y: torch.Tensor,
             p.requires_grad_(f)
         backbone.train(was_training)
     n = len(support_x)
-    return FisherPotential(activation, {i: (s / (2 * n)).float().cpu() for i, s in sums.items()}, n)
+    return FisherPotential(activation, {i: (s / (2 * n)).float().cpu() for i, s in sums.items()}, n, path)

@@ -127,19 +127,39 @@ class Backbone(nn.Module):
     def conv_shapes(self) -> list[ConvShape]:
         return [u.shape for u in self.convs()]
 
-    def run(self, x, unit=None):
+    def stages(self) -> list[list[ConvUnit]]:
+        """The chain cut where a single tensor flows: stage 0 the first conv, stage k block k,
+        then the feature mix (if any). Prefix caching cuts the network at these boundaries."""
+        out = [[self.first_conv]] + [b.units() for b in self.blocks]
+        return out + [[self.feature_mix]] if self.feature_mix is not None else out
+
+    def stage_of(self, conv_index: int) -> int:
+        """The stage holding conv `conv_index` (the `convs()` index)."""
+        seen = 0
+        for s, units in enumerate(self.stages()):
+            seen += len(units)
+            if conv_index < seen:
+                return s
+        raise IndexError(f"conv {conv_index} out of range ({seen} convs)")
+
+    def run(self, x, unit=None, start: int = 0, stop: int | None = None):
         """The network's topology in one place. `unit(conv_unit, x)` evaluates one conv; the
-        sparse training engine passes its own to decide per layer what autograd keeps."""
+        sparse training engine passes its own to decide per layer what autograd keeps.
+        `stop=k` returns the activation entering stage k (see `stages`) and `start=k` continues
+        from it; with `stop=None` the result is the pooled features."""
         unit = unit or (lambda u, t: u(t))
-        x = unit(self.first_conv, x)
-        for b in self.blocks:
-            y = x
-            for u in b.units():
-                y = unit(u, y)
-            x = x + y if b.residual else y
-        if self.feature_mix is not None:
-            x = unit(self.feature_mix, x)
-        return x.mean((2, 3))
+        n_blocks = len(self.blocks)
+        for s in range(start, len(self.stages()) if stop is None else stop):
+            if s == 0:
+                x = unit(self.first_conv, x)
+            elif s <= n_blocks:
+                b, y = self.blocks[s - 1], x
+                for u in b.units():
+                    y = unit(u, y)
+                x = x + y if b.residual else y
+            else:
+                x = unit(self.feature_mix, x)
+        return x.mean((2, 3)) if stop is None else x
 
     def forward(self, x):
         return self.run(x)

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 from .models import MODEL_NAMES
 
+# TinyTrain's budgets for mcunet-5fps (backward memory, tiny_training_int8 KiB; backward MACs per
+# sample), chosen in notebooks/02_adapt.ipynb from a sweep where memory binds.
+MEMORY_KIB = 100.0
+COMPUTE_MACS = 15e6
+
 SMOKE = {
     "data": {
         "episode": dict(max_ways=10, min_ways=5, max_query_per_class=5, max_support=50,
@@ -27,7 +32,8 @@ SMOKE = {
                  weight_decay=0.05, warmup=2, schedule="cosine", augment="batched",
                  val_every=3, val_episodes=4, eval_episodes=6, eval_shots=2, eval_queries=4,
                  scratch_steps=4, scratch_batch=32, scratch_lr=2e-3, seed=0, init="imagenet"),
-    "adapt": dict(episodes=2, val_episodes=1, steps=1, lrs=(1e-3,),
+    "adapt": dict(episodes=2, val_episodes=1, steps=2, lrs=(0.0, 1e-3), lr_scope="domain",
+                  checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=1,
                   episode=dict(max_ways=3, min_ways=3, max_query_per_class=2, max_support=6,
                                max_support_per_class=2)),
     "costs": dict(measure_batch=1, measure_models=("mcunet-5fps",), measure_mix=False,
@@ -38,9 +44,12 @@ SMOKE = {
 # (5 shots + 10 queries: the icons keep 10-16 images per class). lr 5e-4 from a quick test
 # (mcunet-5fps, 40 episodes, base-val gain over the ImageNet start on 30 paired episodes):
 # 5e-5 +5.6 +- 2.4, 5e-4 +6.7 +- 2.8, 2e-3 +2.4 +- 3.8 points.
-# adapt: FullTrain dominates (~15 min on one thread): 5-6 ways, at most 3 shots and 5 queries per
-# class, 10 steps, no lr 1e-4 (it barely moves in 10 steps). Episodes are pure functions of their
-# index, so raising `episodes` resumes a run.
+# adapt (P>M>F's recipe: 40 Adam steps on support + DiffAugment copy, LRs {0, 1e-4, 1e-3, 1e-2},
+# every method from both checkpoints): FullTrain dominates, ~10.8 ms per image per step on one
+# thread (40 steps x 2N images: ~0.86 N s a task). 5-10 ways, <= 15 support images, 10 test
+# episodes per domain, LR pooled over domains from 2 validation episodes each (18 per choice):
+# ~30 min on two 1-thread workers. Episodes are pure functions of their index, so raising
+# `episodes` resumes a run.
 DEFAULT = {
     "data": {
         "episode": dict(max_ways=20, min_ways=5, max_query_per_class=10, max_support=100,
@@ -56,9 +65,10 @@ DEFAULT = {
                  weight_decay=0.05, warmup=20, schedule="cosine", augment="batched",
                  val_every=40, val_episodes=30, eval_episodes=40, eval_shots=5, eval_queries=10,
                  scratch_steps=400, scratch_batch=64, scratch_lr=2e-3, seed=0, init="imagenet"),
-    "adapt": dict(episodes=12, val_episodes=1, steps=10, lrs=(1e-3, 1e-2, 0.0),
-                  episode=dict(max_ways=6, min_ways=5, max_query_per_class=5, max_support=16,
-                               max_support_per_class=3)),
+    "adapt": dict(episodes=10, val_episodes=2, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="pooled",
+                  checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=2,
+                  episode=dict(max_ways=10, min_ways=5, max_query_per_class=10, max_support=15,
+                               max_support_per_class=5)),
     "costs": dict(measure_batch=2, measure_models=MODEL_NAMES, measure_mix=True,
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }
@@ -77,7 +87,9 @@ PAPER = {
                  weight_decay=0.05, warmup=250, schedule="cosine", augment="batched",
                  val_every=250, val_episodes=100, eval_episodes=200, eval_shots=5, eval_queries=15,
                  scratch_steps=20000, scratch_batch=128, scratch_lr=2e-3, seed=0, init="imagenet"),
-    "adapt": dict(episodes=200, val_episodes=5, steps=40, lrs=(1e-4, 1e-3, 1e-2, 0.0), episode={}),
+    "adapt": dict(episodes=200, val_episodes=5, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="domain",
+                  checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=2,
+                  episode={}),
     "costs": dict(measure_batch=4, measure_models=MODEL_NAMES, measure_mix=True,
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }

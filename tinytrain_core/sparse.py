@@ -184,6 +184,23 @@ class SparseEngine:
                 return u(x)
         return _SparseConv.apply(x, self.weights.get(i), self.biases.get(i), self.specs[i])
 
+    @property
+    def cut(self) -> int:
+        """The stage (`Backbone.stages`) holding the earliest trained conv: everything before it
+        is frozen, so its output for a given input never changes while this scheme trains."""
+        return 0 if self.earliest is None else self.backbone.stage_of(self.earliest)
+
+    @torch.no_grad()
+    def prefix(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen prefix: the activation entering stage `cut` (x itself when it is 0)."""
+        return self.backbone.run(x, stop=self.cut)
+
+    def from_prefix(self, a: torch.Tensor) -> torch.Tensor:
+        """Pooled features from `prefix(x)`: `from_prefix(prefix(x))` is `forward(x)` cut in
+        two, so a caller may compute the prefix of an input once and reuse it."""
+        self._sync_slices()
+        return self.backbone.run(a, unit=self._unit, start=self.cut)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._sync_slices()
         if self.earliest is None or not torch.is_grad_enabled():   # e.g. prototypes under no_grad

@@ -1,16 +1,18 @@
 """The per-task results store of `adapt.run`: one CSV per (profile, model, domain), appended
 row by row, that survives kills and never serves rows made under another key.
 
-    results/<profile>/adapt/<model>/<domain>.csv    one row per (episode, method): FIELDS
+    results/<profile>/adapt/<model>/<domain>.csv    one row per task: FIELDS
     results/<profile>/adapt/<model>/<domain>.json   what each row `key` stands for
     results/<profile>/adapt/<model>/<domain>.stale-<UTC time>.csv (+ .json)   rows set aside
 
+A row is a test task (split "test": one per episode and arm, an arm being a method run from a
+checkpoint) or a validation task (split "val": one per episode, arm and learning rate tried).
 A row's `key` hashes what made it (the method's config, the content of the checkpoint its
 backbone loaded, the build of the domain; `adapt.row_key`). `resume` brings a CSV to a state a
 run can append to: a file cut short by a kill (empty, or a torn last line) is repaired, rows of
 the run's methods under another key (or from before rows carried keys) are moved to a
 timestamped archive with a message saying why, rows of other methods are left alone. The
-sidecar describes exactly the keys present (`infos`: method -> the description `adapt` makes:
+sidecar describes exactly the keys present (`infos`: arm -> the description `adapt` makes:
 key, config_key, checkpoint, checkpoint_id, domain_hash, ...); it never decides a resume.
 """
 from __future__ import annotations
@@ -28,10 +30,23 @@ import pandas as pd
 from .paths import results_dir
 from .results import read_json, sidecar_path, write_json
 
-COLUMNS = ["domain", "episode", "ways", "shots", "queries", "method", "checkpoint", "lr", "accuracy",
+COLUMNS = ["split", "domain", "episode", "ways", "shots", "queries", "method", "checkpoint", "lr", "accuracy",
            "backward_macs", "backward_kib", "select_s", "train_s", "n_layers", "scheme"]
 FIELDS = COLUMNS + ["key"]           # a results CSV; the frames we return leave `key` out
 REQUIRED = ("domain", "episode", "method", "accuracy")
+
+
+def arm(row) -> tuple[str, str]:
+    """(method, checkpoint) of a row."""
+    return row["method"], row["checkpoint"]
+
+
+def identity(row) -> tuple:
+    """What a row is the result of, within its arm's key: (split, episode, method, checkpoint),
+    plus the learning rate tried for a validation row."""
+    split = row.get("split") or "test"
+    lr = float(row["lr"]) if split == "val" else None
+    return split, int(row["episode"]), row["method"], row["checkpoint"], lr
 
 
 def out_dir(profile: str, model: str) -> Path:
@@ -192,33 +207,33 @@ def _set_aside(csv_path: Path, stale: list[dict], infos: dict) -> Path:
     for r in stale:
         key = r.get("key") or ""
         why = ("older format: written before rows carried a key" if not key
-               else _why_stale(described.get(key), infos[r["method"]]))
-        reasons[(r["method"], why)] += 1
-    for (method, why), n in sorted(reasons.items()):
-        print(f"{csv_path}: set aside {n} row(s) of {method} ({why}) in {dest.name}; computing them again")
+               else _why_stale(described.get(key), infos[arm(r)]))
+        reasons[(f"{r['method']} from {r['checkpoint']}", why)] += 1
+    for (what, why), n in sorted(reasons.items()):
+        print(f"{csv_path}: set aside {n} row(s) of {what} ({why}) in {dest.name}; computing them again")
     return dest
 
 
 def resume(csv_path: Path, infos: dict) -> tuple[set, set]:
     """Bring the CSV to a state this run can append to: repaired if a kill cut it short, rows of
-    this run's methods made under another key set aside, old-format files given the key column.
-    Returns ((episode, method) pairs done under the current keys, the keys of rows kept)."""
+    this run's arms made under another key set aside, old-format files given the key column.
+    Returns (the `identity` of each row done under the current keys, the keys of rows kept)."""
     if not csv_path.is_file():
         return set(), set()
     table = _parse(csv_path)
     if table.note:
         print(f"{csv_path}: {table.note}")
-    want = {m: i["key"] for m, i in infos.items()}
+    want = {a: i["key"] for a, i in infos.items()}
 
     def is_stale(r):
-        return r["method"] in want and (r.get("key") or "") != want[r["method"]]
+        return arm(r) in want and (r.get("key") or "") != want[arm(r)]
     stale = [r for r in table.rows if is_stale(r)]
     keep = [r for r in table.rows if not is_stale(r)]
     if stale:
         _set_aside(csv_path, stale, infos)      # the archive is complete before rows leave the CSV
     if stale or table.note or table.header != FIELDS:
         _write_rows(csv_path, keep)
-    done = {(int(r["episode"]), r["method"]) for r in keep if r["method"] in want}
+    done = {identity(r) for r in keep if arm(r) in want}
     return done, {r.get("key") or "" for r in keep}
 
 
@@ -244,13 +259,17 @@ class RowWriter:
             self.fh.close()
 
 
-def load_rows(profile: str, model: str, domains=None) -> pd.DataFrame:
-    """The rows of every domain's results CSV (or of `domains`), old files without keys included;
-    archives of set-aside rows and other tables in the folder (summary.csv) are not rows."""
+def load_rows(profile: str, model: str, domains=None, split: str | None = "test") -> pd.DataFrame:
+    """The rows of `split` ("test", "val"; None: both) of every domain's results CSV (or of
+    `domains`); archives of set-aside rows and the other tables in the folder are not rows."""
     d = out_dir(profile, model)
     if domains:
         files = [d / f"{x}.csv" for x in domains]
     else:
-        files = [f for f in sorted(d.glob("*.csv")) if not _is_archive(f) and f.name != "summary.csv"]
+        files = [f for f in sorted(d.glob("*.csv")) if not _is_archive(f) and f.stem not in TABLES]
     frames = [read_rows(f) for f in files if f.is_file()]
-    return pd.concat(frames, ignore_index=True) if frames else rows_frame([])
+    rows = pd.concat(frames, ignore_index=True) if frames else rows_frame([])
+    return rows if split is None else rows[rows.split.fillna("test") == split].reset_index(drop=True)
+
+
+TABLES = ("summary", "paired", "lr_validation", "schemes", "leave_one_out")   # analysis tables, not rows

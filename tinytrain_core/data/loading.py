@@ -4,8 +4,8 @@
 Input convention of the backbones (TINYTRAIN.md section 3.1): RGB, 128x128, `(pixel - 128) / 128`.
 Two augmentations, both deterministic given a `torch.Generator`:
 - 'meta' (meta-training): whole-batch tensor ops drawing from the generator (`_meta_batch`);
-- 'finetune' (pseudo-queries): a torchvision.transforms.v2 pipeline per image on [0, 1] images,
-  run under a forked global RNG seeded from the generator.
+- 'finetune' (pseudo-queries): P>M>F's DiffAugment(color, translation, p=0.9) as whole-batch
+  tensor ops on the network's input tensor (`_finetune_batch`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 
 from ..runtime import to_channels_last
 from .domains import IMAGE_SIZE, base_domain, load_domain
@@ -75,12 +74,6 @@ def episode_tensors(ep: Episode, channels_last: bool = False):
 
 KINDS = ("meta", "finetune", "none")
 
-# P>M>F pseudo-queries: colour + translation with p=0.9, plus flips
-FINETUNE = v2.Compose([
-    v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.9),
-    v2.RandomApply([v2.RandomAffine(degrees=0, translate=(0.125, 0.125), fill=1.0)], p=0.9),
-    v2.RandomHorizontalFlip(),
-])
 LUMA = (0.299, 0.587, 0.114)
 YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
@@ -123,14 +116,42 @@ def _meta_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (img * 255 - 128) / 128
 
 
-def _finetune_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """The 'finetune' pipeline image by image; it advances `gen` by one draw."""
-    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unit = (x.float() * 128.0 + 128.0) / 255.0
-        out = torch.stack([FINETUNE(img) for img in unit.clamp(0, 1)])
-    return (out * 255.0 - 128.0) / 128.0
+def _finetune_batch(x: torch.Tensor, gen: torch.Generator, p: float = 0.9) -> torch.Tensor:
+    """P>M>F's pseudo-queries (`DiffAugment(x, ['color', 'translation'], p=0.9)`, TINYTRAIN.md
+    section 5), on the normalised input tensor as P>M>F applies it, without clamping:
+    with probability p the whole batch is augmented, else returned as is (the same object, so a
+    caller may reuse what it computed for the clean batch). When augmented: the whole batch is
+    flipped horizontally with probability 0.5, then per image
+
+        x += U(-0.5, 0.5)                                     brightness
+        x = (x - mean_c x) * U(0, 2) + mean_c x               saturation (mean over channels)
+        x = (x - mean_chw x) * U(0.5, 1.5) + mean_chw x       contrast
+        x = shift(x, dx, dy), dx, dy integers in [-H/8, H/8]  translation, zero fill
+    """
+    if float(torch.rand((), generator=gen)) >= p:
+        return x
+    n, _, h, w = x.shape
+    x = x.float()
+    if float(torch.rand((), generator=gen)) < 0.5:
+        x = x.flip(3)
+
+    def u(lo, hi):
+        return (lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=gen)).to(x)
+    x = x + u(-0.5, 0.5)
+    m = x.mean(1, keepdim=True)
+    x = (x - m) * u(0.0, 2.0) + m
+    m = x.mean((1, 2, 3), keepdim=True)
+    x = (x - m) * u(0.5, 1.5) + m
+    sy, sx = int(h * 0.125 + 0.5), int(w * 0.125 + 0.5)
+    dy = torch.randint(-sy, sy + 1, (n,), generator=gen).to(x.device)
+    dx = torch.randint(-sx, sx + 1, (n,), generator=gen).to(x.device)
+    rows = torch.arange(h, device=x.device)[None, :] + dy[:, None]          # (n, h) source rows
+    cols = torch.arange(w, device=x.device)[None, :] + dx[:, None]          # (n, w) source cols
+    pad = F.pad(x, (1, 1, 1, 1))                                             # out of range -> a zero
+    rows, cols = rows.clamp(-1, h) + 1, cols.clamp(-1, w) + 1
+    b = torch.arange(n, device=x.device)[:, None, None]
+    out = pad.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]    # (n, h, w, c)
+    return out.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
 
 
 def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:

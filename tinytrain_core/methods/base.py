@@ -25,6 +25,7 @@ class Context:
     compute_macs: float = DEFAULT_COMPUTE_MACS   # backward MACs budget per sample
     channels: str = "fisher"                     # fisher | l2 | random
     activation: str = "input"                    # Fisher potential of the conv input or output
+    fisher_path: str = "total"                   # input gradient: total | conv (without the skip's)
     biases: str = "selected"                     # selected | none
     fisher_chunk: int = 25
     sparse_update_label: str | None = None       # SparseUpdate's released scheme (None: the largest)

@@ -11,7 +11,7 @@ class TinyTrain(Method):
 
     def scheme(self, backbone, support_x, support_y, ctx):
         fp = fisher_potential(backbone, support_x, support_y, activation=ctx.activation,
-                              chunk=ctx.fisher_chunk)
+                              chunk=ctx.fisher_chunk, path=ctx.fisher_path)
         return select_scheme(fp, backbone.conv_shapes(), ctx.memory_kib, ctx.compute_macs,
                              channels=ctx.channels, biases=ctx.biases, conv_weights=conv_weights_of(backbone),
                              seed=ctx.seed)

@@ -1,5 +1,5 @@
-"""What the figures share: orders, colours, reading, checks, style, the statistics behind the
-figures and the drawing helpers.
+"""What the figures share: orders, colours, reading, checks, style and the drawing helpers; the
+statistics behind the figures live in :mod:`tinytrain_core.stats`.
 
 Every figure function of :mod:`tinytrain_core.plots` (but ``plot_curves``) takes the DataFrame of
 a committed table (or the per-task rows behind it), returns the matplotlib
@@ -13,16 +13,16 @@ Conventions shared by all figures:
   always in the same colour (:func:`method_palette`);
 * domains in the table order (:data:`DOMAIN_ORDER`: the base domain, then the nine targets), any
   other domain after them alphabetically, and the ``"average"`` group last;
-* intervals are 95% normal-approximation intervals over tasks, ``z * sd / sqrt(n)`` with
-  ``z = 1.96`` as in :mod:`tinytrain_core.stats`; tables that carry a ``ci95`` column are drawn
-  with that column as is.
+* intervals are 95% Student t intervals over tasks, ``t95(n - 1) * sd / sqrt(n)``, and the
+  average over domains has the stratified interval with Welch-Satterthwaite df, both as in
+  :mod:`tinytrain_core.stats`; tables that carry a ``ci95`` column are drawn with that column as is.
 
-The numbers behind the adaptation figure come from :func:`stratified_mean_ci` and
-:func:`paired_differences`, exposed so that a notebook (or a test) can print what is drawn.
+The numbers behind the adaptation figure come from :func:`~tinytrain_core.stats.stratified_mean_ci`
+and :func:`~tinytrain_core.stats.paired_differences` (re-exported here), so that a notebook (or a
+test) can print what is drawn.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -30,11 +30,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..stats import AVERAGE, _require, paired_differences, stratified_mean_ci  # noqa: F401 (re-exported)
+
 METHOD_ORDER: tuple[str, ...] = ("None", "LastLayer", "SparseUpdate", "FullTrain", "TinyTrain")
 DOMAIN_ORDER: tuple[str, ...] = ("icons", "signs", "glyphs", "cjk", "emoji", "lineart", "cards", "fashion",
                                  "textures", "clipart")
-AVERAGE = "average"
-Z95 = 1.96  # same normal quantile as tinytrain_core.stats.mean_ci95
+Z95 = None  # the quantile of the 95% intervals: None = Student t (stats.t95); a number forces a normal z
 
 # Colour-blind-safe (seaborn "colorblind"); a method keeps its colour whichever others are drawn.
 _CB = sns.color_palette("colorblind", 10)
@@ -94,14 +95,6 @@ def read_adapt_rows(source) -> pd.DataFrame:
     return pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in files], ignore_index=True)
 
 
-def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what}: missing column(s) {missing}; got {list(df.columns)}")
-    if df.empty:
-        raise ValueError(f"{what}: the table is empty")
-
-
 def _check_methods(rows: pd.DataFrame, col: str = "method") -> pd.DataFrame:
     if rows[col].isna().any():
         raise ValueError(f"{col!r} has missing values: was the CSV read without keep_default_na=False, "
@@ -134,88 +127,6 @@ def _style():
             self._a.__exit__(*exc)
     return _Both()
 
-
-# ---------------------------------------------------------------------------------------------
-# statistics behind the figures
-# ---------------------------------------------------------------------------------------------
-
-def stratified_mean_ci(rows: pd.DataFrame, value: str = "accuracy", group: str = "method",
-                       stratum: str = "domain", z: float = Z95, average: str | None = AVERAGE,
-                       common_strata: bool = True) -> pd.DataFrame:
-    """Mean and 95% CI of ``value`` per (``group``, ``stratum``), plus an average row per group.
-
-    Per stratum d (a domain) with n_d tasks: ``mean_d``, ``sd_d`` (n-1 denominator),
-    ``se_d = sd_d / sqrt(n_d)``, ``ci95 = z * se_d``.
-
-    The average row (``stratum == "average"``) weighs every stratum equally, whatever its number
-    of tasks (the mean over domains of the per-domain means), and its interval is the
-    stratified one, the strata being independent samples::
-
-        mean_avg = (1/D) * sum_d mean_d
-        se_avg   = sqrt(sum_d sd_d**2 / n_d) / D
-        ci95_avg = z * se_avg            (z = 1.96)
-
-    With ``common_strata`` the average of every group runs over the strata all groups share, so
-    that averages of different methods compare like with like (``n_strata`` says how many).
-    A stratum with a single task has no sd, and then neither has the average (NaN).
-
-    Returns columns ``[group, stratum, n, n_strata, mean, sd, se, ci95]``, groups in
-    :func:`method_order`, strata in :func:`domain_order`.
-    """
-    _require(rows, [value, group, stratum], "stratified_mean_ci")
-    if average is not None and (rows[stratum].astype(str) == average).any():
-        raise ValueError(f"a {stratum} is called {average!r}, the name of the average row")
-    per = (rows.dropna(subset=[value]).groupby([group, stratum], sort=False)[value]
-           .agg(n="count", mean="mean", sd="std").reset_index())
-    per["n_strata"] = 1
-    per["se"] = per["sd"] / np.sqrt(per["n"])
-    per["ci95"] = z * per["se"]
-    out = [per]
-    if average is not None:
-        groups = list(per[group].unique())
-        sets = [set(per.loc[per[group] == g, stratum]) for g in groups]
-        shared = set.intersection(*sets) if sets else set()
-        avg = []
-        for g, own in zip(groups, sets):
-            use = shared if common_strata else own
-            sub = per[(per[group] == g) & per[stratum].isin(use)]
-            d = len(sub)
-            if d == 0:
-                continue
-            se = math.sqrt(float((sub["se"] ** 2).sum())) / d if sub["se"].notna().all() else math.nan
-            avg.append({group: g, stratum: average, "n": int(sub["n"].sum()), "n_strata": d,
-                        "mean": float(sub["mean"].mean()), "sd": math.nan, "se": se, "ci95": z * se})
-        if avg:
-            out.append(pd.DataFrame(avg))
-    res = pd.concat(out, ignore_index=True)
-    g_rank = {m: i for i, m in enumerate(method_order(res[group].astype(str)))}
-    s_rank = {d: i for i, d in enumerate(domain_order(res[stratum].astype(str)))}
-    res = res.assign(_g=res[group].astype(str).map(g_rank), _s=res[stratum].astype(str).map(s_rank))
-    res = res.sort_values(["_g", "_s"]).drop(columns=["_g", "_s"]).reset_index(drop=True)
-    return res[[group, stratum, "n", "n_strata", "mean", "sd", "se", "ci95"]]
-
-
-def paired_differences(rows: pd.DataFrame, reference: str = "FullTrain", value: str = "accuracy",
-                       group: str = "method", pair_on: Sequence[str] = ("domain", "episode")) -> pd.DataFrame:
-    """Per shared task, ``value`` of every other method minus that of ``reference``.
-
-    Tasks are matched on ``pair_on`` (domain and episode); a task that one side lacks is left out.
-    Returns columns ``[*pair_on, group, value, "reference", "diff"]``; feed it to
-    :func:`stratified_mean_ci` with ``value="diff"`` for the paired mean and CI.
-    """
-    pair_on = list(pair_on)
-    _require(rows, [*pair_on, group, value], "paired_differences")
-    dup = rows.duplicated([*pair_on, group])
-    if dup.any():
-        raise ValueError(f"{int(dup.sum())} duplicate ({', '.join(pair_on)}, {group}) rows: pairing is ambiguous "
-                         "(filter to one checkpoint / learning rate first)")
-    if reference not in set(rows[group]):
-        raise ValueError(f"reference {reference!r} not among {method_order(rows[group].unique())}")
-    ref = rows.loc[rows[group] == reference, [*pair_on, value]].rename(columns={value: "reference"})
-    other = rows.loc[rows[group] != reference, [*pair_on, group, value]]
-    m = other.merge(ref, on=pair_on, how="inner")
-    m["diff"] = m[value] - m["reference"]
-    return m[[*pair_on, group, value, "reference", "diff"]].reset_index(drop=True)
 
 # ---------------------------------------------------------------------------------------------
 # drawing helpers

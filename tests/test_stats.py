@@ -1,0 +1,107 @@
+"""stats: Student t intervals, the stratified average with Welch-Satterthwaite df, grouping by
+several columns, leave-one-stratum-out, checked against hand computations."""
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tinytrain_core import stats
+
+T3, T9 = 3.1824463, 2.2621572  # t_{0.975, 3}, t_{0.975, 9} from a table
+
+
+def _rows(seed=0, methods=("FullTrain", "TinyTrain"), domains=("icons", "signs", "cjk"), n=(4, 6, 5)):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([dict(domain=d, episode=e, method=m, accuracy=float(rng.normal(60 + 5 * i, 3 + 4 * j)))
+                         for i, m in enumerate(methods) for j, (d, k) in enumerate(zip(domains, n))
+                         for e in range(k)])
+
+
+def test_t95_is_the_student_quantile_and_nan_without_df():
+    assert stats.t95(3) == pytest.approx(T3) and stats.t95(9) == pytest.approx(T9)
+    assert stats.t95(1e9) == pytest.approx(1.959964)
+    assert math.isnan(stats.t95(0)) and math.isnan(stats.t95(math.nan))
+
+
+def test_ci_of_four_values_is_t3_times_se_by_hand():
+    xs = [1.0, 2.0, 4.0, 9.0]
+    sd = math.sqrt(((1 - 4) ** 2 + (2 - 4) ** 2 + 0 + (9 - 4) ** 2) / 3)
+    m, ci = stats.mean_ci95(xs)
+    assert m == 4.0 and ci == pytest.approx(T3 * sd / 2)
+    s = stats.stratified_mean_ci(pd.DataFrame({"domain": "a", "method": "m", "accuracy": xs}))
+    a = s[s.domain == "a"].iloc[0]
+    assert a["df"] == 3 and a["se"] == pytest.approx(sd / 2) and a["ci95"] == pytest.approx(T3 * sd / 2)
+
+
+def test_stratified_df_is_welch_satterthwaite_by_hand():
+    rows = _rows()
+    s = stats.stratified_mean_ci(rows)
+    for m in ("FullTrain", "TinyTrain"):
+        g = rows[rows.method == m].groupby("domain").accuracy
+        v, n = g.var() / g.count(), g.count()
+        df = v.sum() ** 2 / (v ** 2 / (n - 1)).sum()
+        avg = s[(s.method == m) & (s.domain == "average")].iloc[0]
+        assert avg["mean"] == pytest.approx(g.mean().mean())
+        assert avg["df"] == pytest.approx(df)
+        assert avg["ci95"] == pytest.approx(stats.t95(df) * math.sqrt(v.sum()) / 3)
+        assert df < (n - 1).sum()  # unequal variances cost degrees of freedom
+
+
+def test_stratified_df_with_equal_sd_and_n_is_strata_times_n_minus_one():
+    base = [0.0, 1.0, 2.0, 3.0]
+    rows = pd.DataFrame([dict(domain=d, method="m", accuracy=x + 10 * i)
+                         for i, d in enumerate(["a", "b", "c"]) for x in base])
+    avg = stats.stratified_mean_ci(rows).set_index("domain").loc["average"]
+    sd = float(np.std(base, ddof=1))
+    assert avg["df"] == pytest.approx(3 * (4 - 1))
+    assert avg["ci95"] == pytest.approx(T9 * math.sqrt(3 * sd ** 2 / 4) / 3)
+
+
+def test_zero_variances_give_a_zero_interval_and_pooled_df():
+    rows = pd.DataFrame({"domain": ["a"] * 3 + ["b"] * 4, "method": "m", "accuracy": [5.0] * 3 + [7.0] * 4})
+    avg = stats.stratified_mean_ci(rows).set_index("domain").loc["average"]
+    assert avg["ci95"] == 0 and avg["df"] == 2 + 3
+
+
+def test_grouping_by_two_columns_equals_grouping_by_one_combined_column():
+    rows = pd.concat([_rows(0).assign(checkpoint="meta"), _rows(1).assign(checkpoint="imagenet")], ignore_index=True)
+    two = stats.stratified_mean_ci(rows, group=["method", "checkpoint"])
+    one = stats.stratified_mean_ci(rows.assign(mc=rows.method + "/" + rows.checkpoint), group="mc")
+    assert list(two.columns) == ["method", "checkpoint", "domain", "n", "n_strata", "mean", "sd", "se", "ci95", "df"]
+    two = two.assign(mc=two.method + "/" + two.checkpoint).set_index(["mc", "domain"]).sort_index()
+    one = one.set_index(["mc", "domain"]).sort_index()
+    assert len(two) == len(one) == 4 * 4
+    cols = ["n", "n_strata", "mean", "sd", "se", "ci95", "df"]
+    pd.testing.assert_frame_equal(two[cols], one[cols])
+
+    d2 = stats.paired_differences(rows, reference=("FullTrain", "meta"), group=["method", "checkpoint"])
+    d1 = stats.paired_differences(rows.assign(mc=rows.method + "/" + rows.checkpoint), "FullTrain/meta", group="mc")
+    assert list(d2.columns) == ["domain", "episode", "method", "checkpoint", "accuracy", "reference", "diff"]
+    assert ("FullTrain", "meta") not in set(zip(d2.method, d2.checkpoint))
+    assert len(d2) == 3 * 15  # the 3 other (method, checkpoint) pairs x 15 tasks
+    np.testing.assert_allclose(d2["diff"], d1["diff"])
+    with pytest.raises(ValueError, match="duplicate"):
+        stats.paired_differences(rows, reference="FullTrain")  # two checkpoints per (domain, episode, method)
+    with pytest.raises(ValueError, match="not among"):
+        stats.paired_differences(rows, reference=("FullTrain", "scratch"), group=["method", "checkpoint"])
+
+
+def test_leave_one_out_of_three_strata_equals_the_average_of_each_pair():
+    rows = _rows()
+    loo = stats.leave_one_out(rows, value="accuracy")
+    assert list(loo.columns) == ["method", "left_out", "n_strata", "mean", "ci95", "df"]
+    assert len(loo) == 2 * 3 and (loo.n_strata == 2).all()
+    for d in ("icons", "signs", "cjk"):
+        pair = stats.stratified_mean_ci(rows[rows.domain != d])
+        pair = pair[pair.domain == "average"].set_index("method")
+        got = loo[loo.left_out == d].set_index("method")
+        for c in ("mean", "ci95", "df"):
+            np.testing.assert_allclose(got.loc[pair.index, c], pair[c], rtol=1e-12)
+
+
+def test_stats_imports_neither_matplotlib_nor_plots():
+    code = "import sys, tinytrain_core.stats; assert not {'matplotlib', 'tinytrain_core.plots'} & set(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
