@@ -195,8 +195,14 @@ class Backbones:
 # ---------------------------------------------------------------- one task
 
 def scheme_summary(scheme, shapes) -> str:
-    """'conv:kept/in' for each weight-trained conv, ';'-separated (`analysis.layer_choices` reads it)."""
-    return ";".join(f"{i}:{len(c)}/{shapes[i].in_channels}" for i, c in sorted(scheme.weights.items()))
+    """'conv:kept/in' for each weight-trained conv, ';'-separated, with '@<hex>' after a partial
+    conv: the kept channels as a bit mask (bit c = channel c), so that the (layer, channel) sets
+    of two tasks can be compared (`analysis.scheme_items`)."""
+    def item(i, chans):
+        n = shapes[i].in_channels
+        mask = "" if len(chans) == n else "@" + format(sum(1 << c for c in chans), "x")
+        return f"{i}:{len(chans)}/{n}{mask}"
+    return ";".join(item(i, c) for i, c in sorted(scheme.weights.items()))
 
 
 def task_scheme(method, net, state, tensors, cfg: AdaptConfig, task_seed: int) -> tuple:

@@ -47,7 +47,7 @@ def layer_choices(rows: pd.DataFrame, method: str = "TinyTrain") -> pd.DataFrame
         for item in str(g.scheme.iloc[0]).split(";"):
             if ":" in item:
                 conv, frac = item.split(":")
-                k, n = frac.split("/")
+                k, n = frac.split("@")[0].split("/")
                 recs.append(dict(domain=domain, episode=ep, conv=int(conv), fraction=int(k) / int(n)))
     df = pd.DataFrame(recs, columns=["domain", "episode", "conv", "fraction"])
     n_tasks = rows[rows.method == method].groupby("domain").episode.nunique()
