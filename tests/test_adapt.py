@@ -11,7 +11,7 @@ from tinytrain_core.stats import mean_ci95, paired_diff_ci95
 
 def _rows():
     acc = {"FullTrain": [50, 60, 70, 80], "TinyTrain": [55, 61, 79, 82], "None": [40, 41, 42, 43]}
-    return pd.DataFrame([dict(domain="d", episode=e, method=m, accuracy=a, backward_macs=1e6,
+    return pd.DataFrame([dict(domain="d", episode=e, method=m, checkpoint="meta", lr=1e-3, accuracy=a, backward_macs=1e6,
                               backward_kib=10.0, select_s=1.0 if m == "TinyTrain" else 0.0, train_s=9.0,
                               scheme="40:72/576;41:576/576")
                          for m, v in acc.items() for e, a in enumerate(v)])
@@ -24,10 +24,11 @@ def test_summary_statistics():
     d, dci = paired_diff_ci95([55, 61, 79, 82], [50, 60, 70, 80])
     assert t.loc[("d", "TinyTrain"), "accuracy"] == pytest.approx(m)
     assert t.loc[("d", "TinyTrain"), "ci95"] == pytest.approx(ci)
-    assert t.loc[("d", "TinyTrain"), "diff_vs_FullTrain"] == pytest.approx(d)
-    assert t.loc[("d", "TinyTrain"), "diff_ci95"] == pytest.approx(dci)
-    assert t.loc[("d", "TinyTrain"), "select_share"] == pytest.approx(0.1)
+    assert t.loc[("d", "TinyTrain"), "task_s"] == pytest.approx(10.0)
     assert t.loc[("average", "None"), "accuracy"] == pytest.approx(41.5)
+    p = analysis.paired(rows).set_index(["comparison", "domain"])
+    assert p.loc[("TinyTrain − FullTrain (meta)", "d"), "mean"] == pytest.approx(d)
+    assert p.loc[("TinyTrain − FullTrain (meta)", "d"), "ci95"] == pytest.approx(dci)
     lc = analysis.layer_choices(rows)
     assert lc.set_index("conv").loc[40, "fraction"] == pytest.approx(72 / 576)
     assert lc.set_index("conv").loc[41, "picked"] == 1.0

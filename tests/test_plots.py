@@ -17,6 +17,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy.stats import t as t_dist  # noqa: E402
 
+from tinytrain_core.stats import paired_diff_ci95  # noqa: E402
+from tinytrain_core import taskrows  # noqa: E402
 from tinytrain_core import plots  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,11 +46,18 @@ def _close_figures():
 
 
 @pytest.fixture(scope="module")
-def rows():
+def all_rows():
     need(ADAPT)
-    if not [p for p in ADAPT.glob("*.csv") if p.name != "summary.csv"]:
+    if not [p for p in ADAPT.glob("*.csv") if p.stem not in taskrows.TABLES]:
         pytest.skip(f"no per-domain CSVs in {ADAPT.relative_to(ROOT)}")
     return plots.read_adapt_rows(ADAPT)
+
+
+@pytest.fixture(scope="module")
+def rows(all_rows):
+    """The test rows of one checkpoint (meta, where the rows have checkpoints): what a figure draws."""
+    both = ((all_rows.method == "FullTrain") & (all_rows.checkpoint == "meta")).any()   # older rows: one per method
+    return all_rows[all_rows.checkpoint == "meta"] if both else all_rows
 
 
 def texts(fig):
@@ -129,33 +138,35 @@ def test_parse_scheme():
         plots.parse_scheme("31-240")
 
 
-def test_numbers_match_committed_summary(rows):
-    """Per-domain means/CIs and paired differences equal summary.csv; the average is the mean of
-    the per-domain means."""
+def test_numbers_match_committed_summary(all_rows):
+    """Per-arm, per-domain means/CIs equal summary.csv and paired differences equal paired.csv,
+    recomputed here from the per-task rows; the average is the mean of the per-domain means with
+    the Welch-Satterthwaite t interval."""
     summary = pd.read_csv(need(ADAPT / "summary.csv"), keep_default_na=False, na_values=[""])
-    s = plots.stratified_mean_ci(rows)
-    per = s.merge(summary, on=["domain", "method"], suffixes=("", "_table"))
-    assert len(per) == len(summary) == len(s)  # summary.csv has average rows too (means only)
-    avg = per[per["domain"] == plots.AVERAGE]
-    assert len(avg) == rows["method"].nunique()
-    np.testing.assert_allclose(avg["mean"], avg["accuracy"], atol=1e-6)
-    per = per[per["domain"] != plots.AVERAGE]
+    if "checkpoint" not in summary:
+        pytest.skip("summary.csv predates arms (method x checkpoint): rerun `make reproduce`")
+    arm = ["method", "checkpoint"]
+    s = plots.stratified_mean_ci(all_rows, group=arm)
+    per = s.merge(summary, on=["domain", *arm], suffixes=("", "_table"))
+    assert len(per) == len(summary) == len(s)
     np.testing.assert_allclose(per["mean"], per["accuracy"], atol=1e-6)
-    np.testing.assert_allclose(per["n"], per["tasks"])
     np.testing.assert_allclose(per["ci95"], per["ci95_table"], rtol=1e-6)
-    for _, g in s.groupby("method"):
+    for _, g in s.groupby(arm):
         avg = g[g["domain"] == plots.AVERAGE].iloc[0]
         doms = g[g["domain"] != plots.AVERAGE]
         assert avg["mean"] == pytest.approx(doms["mean"].mean())
         v = doms["sd"] ** 2 / doms["n"]
         df = v.sum() ** 2 / (v ** 2 / (doms["n"] - 1)).sum()
         assert avg["ci95"] == pytest.approx(t_dist.ppf(0.975, df) * math.sqrt(v.sum()) / len(doms))
-    d = plots.stratified_mean_ci(plots.paired_differences(rows, "FullTrain"), value="diff")
-    d = d[d["domain"] != plots.AVERAGE].merge(summary[["domain", "method", "diff_vs_FullTrain", "diff_ci95"]],
-                                              on=["domain", "method"])
-    assert len(d) == summary.loc[summary["domain"] != plots.AVERAGE, "diff_vs_FullTrain"].notna().sum()
-    np.testing.assert_allclose(d["mean"], d["diff_vs_FullTrain"], atol=1e-6)
-    np.testing.assert_allclose(d["ci95"], d["diff_ci95"], rtol=1e-6)
+    paired = pd.read_csv(need(ADAPT / "paired.csv"))
+    head = paired[(paired.comparison == "TinyTrain − FullTrain (meta)") & (paired.domain != plots.AVERAGE)]
+    for _, r in head.iterrows():
+        g = all_rows[all_rows.domain == r.domain]
+        a = g[(g.method == "TinyTrain") & (g.checkpoint == "meta")].set_index("episode").accuracy
+        b = g[(g.method == "FullTrain") & (g.checkpoint == "meta")].set_index("episode").accuracy
+        m, ci = paired_diff_ci95(a.loc[b.index], b)
+        assert r["mean"] == pytest.approx(m) and r["ci95"] == pytest.approx(ci)
+    assert len(head) == all_rows.domain.nunique()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,7 +264,7 @@ def test_episode_sizes_from_episode_files(out):
     fig = plots.episode_sizes(stats, path=out / "episode_sizes_files.png")
     axes = data_axes(fig)
     assert len(axes) == 3
-    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    labels = [t.get_text().split(" (n=")[0] for t in axes[0].get_yticklabels()]
     assert labels == plots.domain_order(stats["domain"].unique()) and labels[0] == "icons"
 
 

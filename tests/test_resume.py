@@ -133,7 +133,7 @@ def test_a_retrained_checkpoint_sets_its_rows_aside_and_recomputes_them(sandbox,
 
 def test_meta_fallback_rows_are_recomputed_once_the_meta_checkpoint_exists(sandbox, capsys):
     with pytest.warns(UserWarning, match="meta_fallback"):
-        first = adapt.run(_cfg(), progress=False)
+        adapt.run(_cfg(), progress=False)
     side = json.loads(_csv().with_suffix(".json").read_text())["keys"].values()
     assert {v["checkpoint_id"].split(":")[0] for v in side if v["method"] == "TinyTrain"} == {"imagenet"}
     _meta_checkpoint(b"trained at last")

@@ -380,3 +380,33 @@ def run(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
     rows = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains)
     mine = pd.Series(list(zip(rows.method, rows.checkpoint)), dtype=object).isin(cfg.arms())
     return rows[mine.values & (rows.episode < cfg.episodes).values].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- how big must a task be?
+
+def size_sweep(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
+    """Does fine-tuning matter at a task size? The profile's `size_sweep` section: for each support
+    cap, `tasks` test episodes of each of its `domains` (the run's first two if empty), None and
+    FullTrain from `checkpoint` at `lr` (the run's steps and seed). One row per task: the support
+    cap, its size, both accuracies and FullTrain's seconds. Nothing is kept between runs: it is a
+    measurement shown in notebook 02, whose cost grows with the caps (~0.9 s per support image)."""
+    cfg = cfg.resolved()
+    sw = profiles.settings(cfg.profile, "adapt")["size_sweep"]
+    torch.set_num_threads(1)
+    net, state = Backbones(cfg).get(sw["checkpoint"])
+    full = method_registry.get("FullTrain")
+    caps = profiles.settings(cfg.profile, "adapt")["episode"]
+    out = []
+    jobs = [(cap, d) for cap in sw["supports"] for d in (sw["domains"] or cfg.domains[:2])]
+    for cap, d in tqdm(jobs, desc="task-size sweep", disable=not progress):
+        ecfg = data.episode_config(cfg.profile, **{**caps, "max_support": cap,
+                                                   "max_support_per_class": max(1, cap // caps.get("min_ways", 5))})
+        for ep in data.sample_episodes(d, "test", sw["tasks"], ecfg, seed=cfg.seed, profile=cfg.profile):
+            t = data.episode_tensors(ep, channels_last=True)
+            net.load_state_dict(state)
+            none = query_accuracy(net, *t)
+            r = adapt_task(full, net, state, t, cfg, sw["lr"], _task_seed(cfg, ep))
+            out.append(dict(support_cap=cap, domain=d, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
+                            queries=len(ep.query), none=none, fulltrain=r["accuracy"], gain=r["accuracy"] - none,
+                            train_s=r["train_s"]))
+    return pd.DataFrame(out)

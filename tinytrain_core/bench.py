@@ -6,6 +6,10 @@
 2. A whole TinyTrain task as `adapt` runs it (Fisher pass + selection, then `steps` fine-tuning
    steps on support + augmented pseudo-queries): the share of the Fisher pass and selection in
    the task's time. Target <= 15%.
+3. End to end, on the same tasks (the default profile's test episodes when built, else random
+   images of that size), one thread, interleaved: a TinyTrain task (selection + fine-tuning +
+   evaluation, with the exact frozen-prefix cache) against a FullTrain task, and TinyTrain
+   without the cache. Target TinyTrain/FullTrain <= 0.25.
 Run with GLIBC_TUNABLES set (the Makefile exports it): glibc's allocator otherwise dominates.
 """
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 
 from . import checkpoints, profiles, schemes
 from .costs import scheme_costs
-from .finetune import initial_state, train_scheme
+from .finetune import initial_state, run_task, train_scheme
 from .heads import CosineHead, prototypes
 from .methods import Context, get
 from .runtime import CL, to_channels_last
@@ -50,6 +54,7 @@ def main(argv=None):
     ap.add_argument("--ways", type=int, default=5)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=profiles.settings("default", "adapt")["steps"])
+    ap.add_argument("--tasks", type=int, default=6, help="tasks of the end-to-end comparison")
     args = ap.parse_args(argv)
     if "GLIBC_TUNABLES" not in os.environ:
         print("warning: GLIBC_TUNABLES is not set; run through `make bench` for representative timings")
@@ -59,7 +64,7 @@ def main(argv=None):
     shapes = net.conv_shapes()
     x = to_channels_last(torch.rand(args.batch, 3, 128, 128) * 2 - 1)
     y = torch.arange(args.batch) % args.ways
-    ctx = Context(args.model)
+    ctx = Context(args.model, profiles.MEMORY_KIB, profiles.COMPUTE_MACS)
 
     tiny = get("TinyTrain")
     net.load_state_dict(state)
@@ -109,7 +114,45 @@ def main(argv=None):
         long = select_s / (select_s + train_s * paper_steps / args.steps)
         print(f"  (with the paper profile's {paper_steps} steps, extrapolated: {100 * long:.1f}%)")
     net.load_state_dict(state)
+    end_to_end(net, state, ctx, args.steps, args.tasks)
     return ratio, share
+
+
+def _bench_tasks(n: int):
+    """n tasks of the default profile's size: its test episodes when built, else random images."""
+    from . import data
+    domains = data.target_domains("default")
+    if domains:
+        cfg = data.episode_config("default", **profiles.settings("default", "adapt")["episode"])
+        eps = [e for d in domains for e in data.sample_episodes(d, "test", 1, cfg, seed=0, profile="default")][:n]
+        return [data.episode_tensors(e, channels_last=True) for e in eps], f"{len(eps)} default test episodes"
+    g = torch.Generator().manual_seed(0)
+    make = lambda k: (to_channels_last(torch.rand(k, 3, 128, 128, generator=g) * 2 - 1), torch.arange(k) % 5)  # noqa: E731
+    return [(*make(15), *make(50)) for _ in range(n)], f"{n} random 5-way tasks (15 support, 50 queries)"
+
+
+def end_to_end(net, state, ctx, steps: int, n_tasks: int) -> float:
+    """Part 3 of the module docstring; returns TinyTrain/FullTrain."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tasks, what = _bench_tasks(n_tasks)
+    full, tiny = get("FullTrain"), get("TinyTrain")
+    total = {"FullTrain": 0.0, "TinyTrain": 0.0, "TinyTrain, no cache": 0.0}
+    for t in tasks:
+        for name, method, cache in (("FullTrain", full, True), ("TinyTrain", tiny, True),
+                                    ("TinyTrain, no cache", tiny, False)):
+            t0 = time.perf_counter()
+            net.load_state_dict(state)
+            scheme, _ = method.timed_scheme(net, t[0], t[1], ctx)
+            run_task(net, state, scheme, *t, steps, 1e-3, seed=0, cache=cache)
+            total[name] += time.perf_counter() - t0
+    torch.set_num_threads(threads)
+    ratio = total["TinyTrain"] / total["FullTrain"]
+    print(f"end to end, {what}, {steps} steps, one thread: FullTrain {total['FullTrain']:.1f} s, TinyTrain "
+          f"{total['TinyTrain']:.1f} s, TinyTrain without the prefix cache {total['TinyTrain, no cache']:.1f} s")
+    print(f"RATIO TinyTrain/FullTrain task = {ratio:.3f}  (target <= 0.25: {'PASS' if ratio <= 0.25 else 'FAIL'}); "
+          f"cache speed-up of TinyTrain {total['TinyTrain, no cache'] / total['TinyTrain']:.2f}x")
+    return ratio
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ import sys
 import pandas as pd
 
 from .paths import figures_dir, project_root, results_dir
+from . import analysis
 from .taskrows import load_rows
-from .plots import paired_differences, stratified_mean_ci
 
 READ = dict(keep_default_na=False, na_values=[""])   # "None" is a method name, not a missing value
 
@@ -78,48 +78,49 @@ def meta_training(paired: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return wide, lines
 
 
-def adaptation(rows: pd.DataFrame, reference: str = "FullTrain", method: str = "TinyTrain") -> tuple[pd.DataFrame, list[str]]:
-    """Stratified averages and paired differences to `reference`, per domain and on average,
-    with the leave-one-domain-out check of `method - reference` and how much `method`'s scheme
-    varied across tasks. Returns (table of paired differences, sentences)."""
-    acc = stratified_mean_ci(rows)
-    diff = stratified_mean_ci(paired_differences(rows, reference), value="diff")
-    avg = acc[acc.domain == "average"].set_index("method")
-    dav = diff[diff.domain == "average"].set_index("method")
-    n_dom = rows.domain.nunique()
-    lines = [f"Stratified average over {n_dom} domains ({rows.groupby('domain').episode.nunique().min()}+ "
-             "tasks each), 95% CI: " + "; ".join(f"{m} {r['mean']:.1f} ± {r['ci95']:.1f}" for m, r in avg.iterrows())]
-    for m, r in dav.iterrows():
-        lines.append(f"{m} − {reference}: {_pm(r['mean'], r['ci95'])} points ({_verdict(r['mean'], r['ci95'])}).")
-    per = diff[(diff.domain != "average") & (diff.method == method)]
+def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Sentences on the test rows of notebook 02: each arm's stratified average, the paired
+    comparisons (`analysis.COMPARISONS`) with their verdicts, the headline with each domain left
+    out, how much TinyTrain's selection varied, and the learning rates chosen. Returns (the
+    paired table, sentences)."""
+    acc = analysis.summarize(rows)
+    avg = acc[acc.domain == "average"]
+    pairs = analysis.paired(rows)
+    pav = pairs[pairs.domain == "average"]
+    n_eps = rows.groupby("domain").episode.nunique()
+    lines = [f"Stratified average over {rows.domain.nunique()} domains ({n_eps.min()}-{n_eps.max()} test tasks "
+             "each, the same tasks for every arm), 95% t CI: "
+             + "; ".join(f"{m} ({c}) {r:.1f} ± {ci:.1f}" for m, c, r, ci in
+                         zip(avg.method, avg.checkpoint, avg.accuracy, avg.ci95))]
+    for _, r in pav.iterrows():
+        lines.append(f"{r.comparison}: {_pm(r['mean'], r['ci95'])} points ({_verdict(r['mean'], r['ci95'])}).")
+    loo = analysis.leave_one_out(rows)
+    for comp in (analysis.HEADLINE, analysis.COMPARISONS[2][0]):
+        g = loo[loo.comparison == comp] if len(loo) else loo
+        if len(g):
+            lo, hi = g.loc[g["mean"].idxmin()], g.loc[g["mean"].idxmax()]
+            lines.append(f"Leaving one domain out, {comp.split(':')[0]} ranges from {_pm(lo['mean'], lo.ci95)} "
+                         f"(without {lo.left_out}) to {_pm(hi['mean'], hi.ci95)} (without {hi.left_out}).")
+    per = pairs[(pairs.comparison == analysis.HEADLINE) & (pairs.domain != "average")]
     if len(per):
         wins = [d for d, m, c in zip(per.domain, per["mean"], per.ci95) if m - c > 0]
         losses = [d for d, m, c in zip(per.domain, per["mean"], per.ci95) if m + c < 0]
-        lines.append(f"{method} vs {reference} per domain: better on {', '.join(wins) or 'none'}; worse on "
+        lines.append(f"{analysis.HEADLINE} per domain: better on {', '.join(wins) or 'none'}; worse on "
                      f"{', '.join(losses) or 'none'}; no clear difference on the other {len(per) - len(wins) - len(losses)}.")
-        pairs = paired_differences(rows, reference)
-        pairs = pairs[pairs.method == method]
-    if len(per) and pairs.domain.nunique() > 1:
-        loo = []
-        for d in sorted(pairs.domain.unique()):
-            r = stratified_mean_ci(pairs[pairs.domain != d], value="diff")
-            r = r[r.domain == "average"].iloc[0]
-            loo.append((d, r["mean"], r["ci95"]))
-        lo, hi = min(loo, key=lambda x: x[1]), max(loo, key=lambda x: x[1])
-        lines.append(f"Leaving one domain out, {method} − {reference} ranges from {_pm(lo[1], lo[2])} "
-                     f"(without {lo[0]}) to {_pm(hi[1], hi[2])} (without {hi[0]}).")
-    if "scheme" in rows and (rows.method == method).any():
-        s = rows[rows.method == method]
-        n_tasks, n_schemes = len(s), s.scheme.nunique()
-        top = s.scheme.value_counts()
-        lines.append(f"{method}'s selection: {n_schemes} distinct scheme(s) in {n_tasks} tasks; the most frequent "
-                     f"({top.index[0] or 'nothing trained'}) in {top.iloc[0]} of them.")
+    if "scheme" in rows:
+        div = analysis.scheme_diversity(rows).set_index(["checkpoint", "domain"])
+        for ck in div.index.get_level_values(0).unique():
+            d = div.loc[ck]
+            within = d.drop(["(all)", "(between)"]).mean_jaccard.mean()
+            lines.append(f"TinyTrain ({ck}) selected {d.loc['(all)', 'distinct']} distinct (layer, channel) sets "
+                         f"({d.loc['(all)', 'distinct_layouts']} distinct layer/channel-count layouts) in "
+                         f"{d.loc['(all)', 'tasks']} tasks; mean Jaccard {within:.2f} between tasks of one domain, "
+                         f"{d.loc['(between)', 'mean_jaccard']:.2f} between domains.")
     if "lr" in rows:
-        zero = rows[(rows.lr == 0) & (rows.method != "None")].groupby("method").domain.unique()
-        for m, doms in zero.items():
-            lines.append(f"{m} chose learning rate 0 (it trained nothing) on {', '.join(sorted(doms))}: "
-                         "there its accuracy is its checkpoint's.")
-    return diff, lines
+        used = rows[rows.method != "None"].groupby(["method", "checkpoint"]).lr.agg(lambda x: sorted(set(x)))
+        lines.append("Learning rates chosen on validation episodes: " + "; ".join(
+            f"{m} ({c}) {', '.join(f'{v:g}' for v in lrs)}" for (m, c), lrs in used.items()) + ".")
+    return pairs, lines
 
 
 def costs(table2: pd.DataFrame, model: str = "mcunet-5fps") -> list[str]:

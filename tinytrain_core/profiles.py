@@ -18,7 +18,7 @@ from .models import MODEL_NAMES
 # TinyTrain's budgets for mcunet-5fps (backward memory, tiny_training_int8 KiB; backward MACs per
 # sample), chosen in notebooks/02_adapt.ipynb from a sweep where memory binds.
 MEMORY_KIB = 100.0
-COMPUTE_MACS = 15e6
+COMPUTE_MACS = 8e6
 
 SMOKE = {
     "data": {
@@ -35,7 +35,9 @@ SMOKE = {
     "adapt": dict(episodes=2, val_episodes=1, steps=2, lrs=(0.0, 1e-3), lr_scope="domain",
                   checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=1,
                   episode=dict(max_ways=3, min_ways=3, max_query_per_class=2, max_support=6,
-                               max_support_per_class=2)),
+                               max_support_per_class=2),
+                  size_sweep=dict(supports=(3, 6), tasks=1, domains=(), checkpoint="imagenet", lr=1e-3),
+                  budget_sweep_tasks=1),
     "costs": dict(measure_batch=1, measure_models=("mcunet-5fps",), measure_mix=False,
                   tinytrain_models=("mcunet-5fps",), tinytrain_support=10),
 }
@@ -68,7 +70,10 @@ DEFAULT = {
     "adapt": dict(episodes=10, val_episodes=2, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="pooled",
                   checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=2,
                   episode=dict(max_ways=10, min_ways=5, max_query_per_class=10, max_support=15,
-                               max_support_per_class=5)),
+                               max_support_per_class=5),
+                  size_sweep=dict(supports=(5, 15, 30), tasks=2, domains=("cjk", "signs"), checkpoint="imagenet",
+                                  lr=1e-3),
+                  budget_sweep_tasks=4),
     "costs": dict(measure_batch=2, measure_models=MODEL_NAMES, measure_mix=True,
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }
@@ -89,7 +94,9 @@ PAPER = {
                  scratch_steps=20000, scratch_batch=128, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=200, val_episodes=5, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="domain",
                   checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=2,
-                  episode={}),
+                  episode={},
+                  size_sweep=dict(supports=(25, 100, 500), tasks=5, domains=(), checkpoint="imagenet", lr=1e-3),
+                  budget_sweep_tasks=10),
     "costs": dict(measure_batch=4, measure_models=MODEL_NAMES, measure_mix=True,
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }

@@ -243,7 +243,8 @@ def refresh_committed(root: Path | None = None) -> None:
 # ---------------------------------------------------------------- comparison with the reference
 
 # What identifies a row in our tables; other text columns (a scheme, a verdict) are results.
-KEY_COLUMNS = ("model", "variant", "domain", "split", "episode", "method", "checkpoint", "conv")
+KEY_COLUMNS = ("model", "variant", "comparison", "left_out", "domain", "split", "episode", "method", "checkpoint",
+               "lr", "conv", "memory_kib", "compute_macs")
 
 
 def _keys(df: pd.DataFrame) -> list[str]:

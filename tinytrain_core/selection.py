@@ -32,8 +32,10 @@ RATIOS = (1.0, 0.5, 0.25, 0.125)
 CHANNEL_MODES = ("fisher", "l2", "random")
 BIAS_MODES = ("selected", "none")
 PRESET = "tiny_training_int8"
-# Defaults for mcunet-5fps (notebook 02 explains them): the middle of the paper's channel ablation
-# (303-355 kB) and the paper's TinyTrain backward compute (6.51 M MACs, table 2).
+# The paper's figures for mcunet-5fps: the middle of its channel ablation (303-355 kB) and its
+# TinyTrain backward compute (6.51 M MACs, table 2). They are results of the paper, not budgets that
+# make selection a per-task decision here (compute alone binds): the profiles' budgets
+# (`profiles.MEMORY_KIB`, `profiles.COMPUTE_MACS`, chosen in notebook 02) are the run's defaults.
 DEFAULT_MEMORY_KIB = 320.0
 DEFAULT_COMPUTE_MACS = 6.5e6
 

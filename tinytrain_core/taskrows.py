@@ -269,7 +269,8 @@ def load_rows(profile: str, model: str, domains=None, split: str | None = "test"
         files = [f for f in sorted(d.glob("*.csv")) if not _is_archive(f) and f.stem not in TABLES]
     frames = [read_rows(f) for f in files if f.is_file()]
     rows = pd.concat(frames, ignore_index=True) if frames else rows_frame([])
-    return rows if split is None else rows[rows.split.fillna("test") == split].reset_index(drop=True)
+    return rows if split is None else rows[rows.split.astype(object).fillna("test") == split].reset_index(drop=True)
 
 
-TABLES = ("summary", "paired", "lr_validation", "schemes", "leave_one_out")   # analysis tables, not rows
+# notebook 02's analysis tables beside the rows (not rows themselves)
+TABLES = ("summary", "paired", "lr_validation", "schemes", "leave_one_out", "budget_sweep", "size_sweep")

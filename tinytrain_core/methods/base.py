@@ -14,15 +14,15 @@ from dataclasses import dataclass
 import torch
 
 from ..schemes import UpdateScheme
-from ..selection import DEFAULT_COMPUTE_MACS, DEFAULT_MEMORY_KIB
+from ..profiles import COMPUTE_MACS, MEMORY_KIB
 
 
 @dataclass
 class Context:
     """Everything a method may need besides the backbone and the support set."""
     model: str
-    memory_kib: float = DEFAULT_MEMORY_KIB       # backward memory budget, tiny_training_int8 KiB
-    compute_macs: float = DEFAULT_COMPUTE_MACS   # backward MACs budget per sample
+    memory_kib: float = MEMORY_KIB               # backward memory budget, tiny_training_int8 KiB
+    compute_macs: float = COMPUTE_MACS           # backward MACs budget per sample
     channels: str = "fisher"                     # fisher | l2 | random
     activation: str = "input"                    # Fisher potential of the conv input or output
     fisher_path: str = "total"                   # input gradient: total | conv (without the skip's)

@@ -3,6 +3,7 @@
 adapt_accuracy    accuracy after adaptation per domain and method, average over domains, and the
                   paired difference to a reference method                         (:mod:`.adapt`)
 layer_choices     which convs a method trains, per domain: share of tasks, channels kept  (:mod:`.adapt`)
+lr_curves         validation accuracy against the learning rate, per method and checkpoint (:mod:`.adapt`)
 episode_sizes     ways, support and query sizes of the sampled episodes, per domain       (:mod:`.data`)
 frozen_accuracy   frozen-feature accuracy per domain: is there room for adaptation?       (:mod:`.data`)
 meta_training     frozen-feature accuracy before vs after meta-training, and the change   (:mod:`.meta`)
@@ -13,7 +14,7 @@ The numbers behind them: :func:`stratified_mean_ci`, :func:`paired_differences`,
 """
 from __future__ import annotations
 
-from .adapt import adapt_accuracy, layer_choice_table, layer_choices, parse_scheme
+from .adapt import adapt_accuracy, layer_choice_table, layer_choices, lr_curves, parse_scheme
 from .common import (AVERAGE, DOMAIN_ORDER, METHOD_ORDER, Z95, domain_order, method_order, method_palette,
                      paired_differences, read_adapt_rows, stratified_mean_ci)
 from .data import episode_sizes, episode_stats_from_rows, frozen_accuracy
@@ -24,5 +25,5 @@ __all__ = [
     "method_order", "domain_order", "method_palette", "read_adapt_rows",
     "stratified_mean_ci", "paired_differences", "parse_scheme", "layer_choice_table",
     "episode_stats_from_rows",
-    "adapt_accuracy", "layer_choices", "episode_sizes", "frozen_accuracy", "meta_training", "plot_curves",
+    "adapt_accuracy", "layer_choices", "lr_curves", "episode_sizes", "frozen_accuracy", "meta_training", "plot_curves",
 ]

@@ -23,12 +23,13 @@ def adapt_accuracy(rows: pd.DataFrame, reference: str | None = "FullTrain", titl
                    path=None, value: str = "accuracy", z: float = Z95):
     """Query accuracy after adaptation, per domain and method, with an average over domains.
 
-    ``rows`` are per-task rows (``results/<profile>/adapt/<model>/<domain>.csv``: domain,
-    episode, method, accuracy, ...; read them with :func:`read_adapt_rows`).
+    ``rows`` are per-task rows of one checkpoint (``results/<profile>/adapt/<model>/<domain>.csv``:
+    domain, episode, method, accuracy, ...; read them with :func:`read_adapt_rows`).
 
     (a) mean accuracy and 95% CI per domain and method, and an ``average`` group: the mean over
     domains of the per-domain means (each domain counts once), with the stratified interval
-    ``1.96 * sqrt(sum_d sd_d**2 / n_d) / D`` over the D domains all methods share
+    ``t95(df) * sqrt(sum_d sd_d**2 / n_d) / D`` (Welch-Satterthwaite df) over the D domains all
+    methods share
     (:func:`stratified_mean_ci`).
     (b) paired difference of every other method to ``reference`` on the tasks both ran, per domain
     and averaged the same way, with the zero line (= ``reference``) labelled. ``reference=None``
@@ -92,7 +93,7 @@ def adapt_accuracy(rows: pd.DataFrame, reference: str | None = "FullTrain", titl
 # 2. which convs a method trains
 # ---------------------------------------------------------------------------------------------
 
-_SCHEME_RE = re.compile(r"(?:conv\s*)?(\d+)\s*:\s*(\d+)\s*/\s*(\d+)", re.IGNORECASE)
+_SCHEME_RE = re.compile(r"(?:conv\s*)?(\d+)\s*:\s*(\d+)\s*/\s*(\d+)(?:@[0-9a-f]+)?", re.IGNORECASE)
 
 
 def parse_scheme(scheme) -> dict[int, tuple[int, int]]:
@@ -197,3 +198,42 @@ def layer_choices(rows: pd.DataFrame, method: str = "TinyTrain", n_convs: int | 
                      fontsize=12)
     return _finish(fig, path)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. learning-rate validation curves
+# ---------------------------------------------------------------------------------------------
+
+def lr_curves(table: pd.DataFrame, title: str | None = None, path=None):
+    """Validation accuracy against the learning rate, one panel per trainable method, a line per
+    checkpoint: thick for the mean over domains (``domain == "pooled"``), thin for each domain;
+    the LR each arm's test rows used is ringed. ``table`` is :func:`analysis.lr_validation`'s.
+    LR 0 (no training) is drawn at the left end of the log axis."""
+    _require(table, ["method", "checkpoint", "domain", "lr", "val_accuracy", "chosen"], "lr_curves table")
+    methods = method_order(table["method"].unique())
+    lrs = sorted(table["lr"].unique())
+    pos = {lr: i for i, lr in enumerate(lrs)}
+    colours = dict(zip(sorted(table["checkpoint"].unique()), sns.color_palette("deep", 4)))
+    with _style():
+        fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), sharey=True, squeeze=False)
+        for ax, m in zip(axes[0], methods):
+            for ck, g in table[table.method == m].groupby("checkpoint"):
+                for d, gd in g.groupby("domain"):
+                    gd = gd.sort_values("lr")
+                    pooled = d == "pooled"
+                    ax.plot(gd.lr.map(pos), gd.val_accuracy, color=colours[ck], lw=2.4 if pooled else 0.7,
+                            alpha=1 if pooled else 0.35, marker="o" if pooled else None,
+                            label=ck if pooled else None)
+                    if pooled or gd.chosen.any():
+                        c = gd[gd.chosen]
+                        ax.scatter(c.lr.map(pos), c.val_accuracy, s=120 if pooled else 30, facecolors="none",
+                                   edgecolors=colours[ck], linewidths=1.5, zorder=5)
+            ax.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
+            ax.set_title(m)
+            ax.set_xlabel("learning rate (0 = no training)")
+        axes[0][0].set_ylabel("validation accuracy (%)")
+        axes[0][0].legend(title="checkpoint (thick: mean over domains)", loc="lower left", fontsize=8)
+        fig.suptitle(title or "Learning rate on validation episodes (ringed: the one used on test episodes)",
+                     fontsize=11)
+        fig.tight_layout()
+    return _finish(fig, path)

@@ -81,18 +81,21 @@ def method_palette(methods: Iterable) -> dict:
 
 
 def read_adapt_rows(source) -> pd.DataFrame:
-    """Per-task adaptation rows from a results folder (every ``<domain>.csv`` but ``summary.csv``) or
-    from a list of CSV paths. The method called ``"None"`` stays a string (``keep_default_na=False``)."""
+    """Per-task test rows from a results folder (every ``<domain>.csv``, not the analysis tables
+    nor archived ``.stale-`` files) or from a list of CSV paths. The method called ``"None"``
+    stays a string (``keep_default_na=False``)."""
+    from ..taskrows import TABLES
     src = Path(source) if isinstance(source, (str, Path)) else None
     if src is not None and src.is_dir():
-        files = sorted(p for p in src.glob("*.csv") if p.name != "summary.csv")
+        files = sorted(p for p in src.glob("*.csv") if p.stem not in TABLES and ".stale-" not in p.name)
     elif src is not None:
         files = [src]
     else:
         files = [Path(p) for p in source]
     if not files:
         raise FileNotFoundError(f"no per-domain CSVs in {source}")
-    return pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in files], ignore_index=True)
+    rows = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in files], ignore_index=True)
+    return rows[rows["split"].fillna("test") == "test"].reset_index(drop=True) if "split" in rows else rows
 
 
 def _check_methods(rows: pd.DataFrame, col: str = "method") -> pd.DataFrame:
