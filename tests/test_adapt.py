@@ -89,3 +89,41 @@ def test_methods_share_one_interface():
     assert methods.get("TinyTrain").default_checkpoint == "meta"
     with pytest.raises(ValueError, match="known methods"):
         methods.get("Magic")
+
+
+def test_a_rows_scheme_string_carries_exactly_the_trained_channels():
+    from tinytrain_core import budgets, models
+    from tinytrain_core.schemes import UpdateScheme
+    shapes = models.create("mcunet-5fps", pretrained=False).backbone.conv_shapes()
+    s = UpdateScheme("t", {31: tuple(range(240)), 34: (0, 5, 17, 383), 40: (3,)}, frozenset({31, 34, 40}))
+    text = adapt.scheme_summary(s, shapes)
+    assert text.startswith("31:240/240;34:4/384@") and "@" not in text.split(";")[0]
+    assert analysis.scheme_items(text) == budgets.scheme_items(s)
+    assert analysis.scheme_items("") == frozenset() and analysis.scheme_items(float("nan")) == frozenset()
+
+
+def test_two_worker_processes_write_the_rows_one_process_writes(tmp_path, monkeypatch):
+    """Real tasks (no stand-ins: workers are fresh interpreters) on the fixture, once in this
+    process and once shared out over two spawned workers: the same rows, to the last digit."""
+    from tinytrain_core.data.fixture import fixture_ready
+    from tinytrain_core.paths import project_root
+    from tinytrain_core.weights import WeightsMissing, find
+    root = project_root()
+    if not fixture_ready(root / "data" / "fixture"):
+        pytest.skip("fixture domains missing: run `make fixture`")
+    try:
+        monkeypatch.setenv("TINYTRAIN_WEIGHTS_DIR", str(find("mcunet-5fps").parent))
+    except WeightsMissing:
+        pytest.skip("ImageNet weights missing: run `make weights`")
+    monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(root / "data"))
+    got = {}
+    for workers in (1, 2):
+        monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path / f"w{workers}"))
+        cfg = adapt.AdaptConfig(profile="smoke", methods=["None", "TinyTrain"], episodes=1, val_episodes=1,
+                                checkpoints=("imagenet",), lrs=(0.0, 1e-2), workers=workers)
+        adapt.run(cfg, progress=False)
+        got[workers] = taskrows.load_rows("smoke", "mcunet-5fps", split=None)
+    cols = ["split", "domain", "episode", "method", "checkpoint", "lr", "accuracy", "scheme", "backward_kib"]
+    a, b = (got[w].sort_values(cols[:6]).reset_index(drop=True) for w in (1, 2))
+    assert len(a) == 2 * (2 + 2) and a.domain.nunique() == 2      # per domain: 2 validation + 2 test rows
+    pd.testing.assert_frame_equal(a[cols], b[cols])
