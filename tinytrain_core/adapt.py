@@ -264,7 +264,6 @@ def choose_lrs(val: pd.DataFrame, cfg: AdaptConfig) -> dict:
     per = val.groupby(["method", "checkpoint", "domain", "lr"]).accuracy.mean().reset_index()
     out = {}
     for (m, ck), g in per.groupby(["method", "checkpoint"]):
-        scores = {}
         if cfg.lr_scope == "pooled":
             pooled = g.groupby("lr").accuracy.mean()
             scores = {d: pooled for d in g.domain.unique()}
@@ -374,12 +373,19 @@ def run(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
     doms = [_Domain(cfg, d, nets, manifest) for d in cfg.domains]    # resume/repair every file first
     if len(cfg.lrs) > 1:
         _each_domain(cfg, "val", {}, progress)
-    val = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains, split="val")
-    _each_domain(cfg, "test", choose_lrs(val, cfg), progress)
+    _each_domain(cfg, "test", choose_lrs(rows_of_run(cfg, "val"), cfg), progress)
     del doms
-    rows = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains)
+    return rows_of_run(cfg, "test")
+
+
+def rows_of_run(cfg: AdaptConfig, split: str = "test") -> pd.DataFrame:
+    """The rows of `split` that `cfg` asks for (its arms, domains and first episodes); the files
+    may hold more (other arms, more episodes from an earlier run)."""
+    cfg = cfg.resolved()
+    rows = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains, split=split)
+    n = cfg.val_episodes if split == "val" else cfg.episodes
     mine = pd.Series(list(zip(rows.method, rows.checkpoint)), dtype=object).isin(cfg.arms())
-    return rows[mine.values & (rows.episode < cfg.episodes).values].reset_index(drop=True)
+    return rows[mine.values & (rows.episode < n).values].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- how big must a task be?
@@ -392,7 +398,8 @@ def size_sweep(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
     measurement shown in notebook 02, whose cost grows with the caps (~0.9 s per support image)."""
     cfg = cfg.resolved()
     sw = profiles.settings(cfg.profile, "adapt")["size_sweep"]
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                   # as the run's workers train
     net, state = Backbones(cfg).get(sw["checkpoint"])
     full = method_registry.get("FullTrain")
     caps = profiles.settings(cfg.profile, "adapt")["episode"]
@@ -409,4 +416,5 @@ def size_sweep(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
             out.append(dict(support_cap=cap, domain=d, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
                             queries=len(ep.query), none=none, fulltrain=r["accuracy"], gain=r["accuracy"] - none,
                             train_s=r["train_s"]))
+    torch.set_num_threads(threads)
     return pd.DataFrame(out)

@@ -127,8 +127,10 @@ def _bench_tasks(n: int):
         eps = [e for d in domains for e in data.sample_episodes(d, "test", 1, cfg, seed=0, profile="default")][:n]
         return [data.episode_tensors(e, channels_last=True) for e in eps], f"{len(eps)} default test episodes"
     g = torch.Generator().manual_seed(0)
-    make = lambda k: (to_channels_last(torch.rand(k, 3, 128, 128, generator=g) * 2 - 1), torch.arange(k) % 5)  # noqa: E731
-    return [(*make(15), *make(50)) for _ in range(n)], f"{n} random 5-way tasks (15 support, 50 queries)"
+
+    def images(k):
+        return to_channels_last(torch.rand(k, 3, 128, 128, generator=g) * 2 - 1), torch.arange(k) % 5
+    return [(*images(15), *images(50)) for _ in range(n)], f"{n} random 5-way tasks (15 support, 50 queries)"
 
 
 def end_to_end(net, state, ctx, steps: int, n_tasks: int) -> float:

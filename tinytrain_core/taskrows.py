@@ -263,11 +263,18 @@ def load_rows(profile: str, model: str, domains=None, split: str | None = "test"
     """The rows of `split` ("test", "val"; None: both) of every domain's results CSV (or of
     `domains`); archives of set-aside rows and the other tables in the folder are not rows."""
     d = out_dir(profile, model)
-    if domains:
-        files = [d / f"{x}.csv" for x in domains]
-    else:
-        files = [f for f in sorted(d.glob("*.csv")) if not _is_archive(f) and f.stem not in TABLES]
-    frames = [read_rows(f) for f in files if f.is_file()]
+    return rows_in([d / f"{x}.csv" for x in domains] if domains else row_files(d), split)
+
+
+def row_files(folder: Path) -> list[Path]:
+    """The per-domain results CSVs of a folder: not archives, not the analysis tables (TABLES)."""
+    return [f for f in sorted(Path(folder).glob("*.csv")) if not _is_archive(f) and f.stem not in TABLES]
+
+
+def rows_in(files, split: str | None = "test") -> pd.DataFrame:
+    """The rows of `split` (None: all) of these results CSVs (missing files: none); rows from
+    before the split column count as test rows."""
+    frames = [read_rows(f) for f in map(Path, files) if f.is_file()]
     rows = pd.concat(frames, ignore_index=True) if frames else rows_frame([])
     return rows if split is None else rows[rows.split.astype(object).fillna("test") == split].reset_index(drop=True)
 

@@ -81,21 +81,14 @@ def method_palette(methods: Iterable) -> dict:
 
 
 def read_adapt_rows(source) -> pd.DataFrame:
-    """Per-task test rows from a results folder (every ``<domain>.csv``, not the analysis tables
-    nor archived ``.stale-`` files) or from a list of CSV paths. The method called ``"None"``
-    stays a string (``keep_default_na=False``)."""
-    from ..taskrows import TABLES
+    """Per-task test rows from a results folder (its per-domain CSVs: `taskrows.row_files`) or
+    from a list of CSV paths, read as `taskrows` reads them (the method "None" stays a string)."""
+    from ..taskrows import row_files, rows_in
     src = Path(source) if isinstance(source, (str, Path)) else None
-    if src is not None and src.is_dir():
-        files = sorted(p for p in src.glob("*.csv") if p.stem not in TABLES and ".stale-" not in p.name)
-    elif src is not None:
-        files = [src]
-    else:
-        files = [Path(p) for p in source]
+    files = row_files(src) if src is not None and src.is_dir() else [src] if src is not None else list(source)
     if not files:
         raise FileNotFoundError(f"no per-domain CSVs in {source}")
-    rows = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in files], ignore_index=True)
-    return rows[rows["split"].fillna("test") == "test"].reset_index(drop=True) if "split" in rows else rows
+    return rows_in(files)
 
 
 def _check_methods(rows: pd.DataFrame, col: str = "method") -> pd.DataFrame:
