@@ -88,7 +88,8 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     pairs = analysis.paired(rows)
     pav = pairs[pairs.domain == "average"]
     n_eps = rows.groupby("domain").episode.nunique()
-    lines = [f"Stratified average over {rows.domain.nunique()} domains ({n_eps.min()}-{n_eps.max()} test tasks "
+    tasks = f"{n_eps.min()}" if n_eps.min() == n_eps.max() else f"{n_eps.min()}-{n_eps.max()}"
+    lines = [f"Stratified average over {rows.domain.nunique()} domains ({tasks} test tasks "
              "each, the same tasks for every arm), 95% t CI: "
              + "; ".join(f"{m} ({c}) {r:.1f} ± {ci:.1f}" for m, c, r, ci in
                          zip(avg.method, avg.checkpoint, avg.accuracy, avg.ci95))]
