@@ -39,7 +39,7 @@ def test_a_difference_counts_only_when_its_ci_excludes_zero():
                   ("None", "meta"): [20.0, 30.0, 41.0]})
     _, lines = findings.adaptation(rows)
     assert any("TinyTrain − FullTrain (meta)" in x and "no clear difference" in x for x in lines)
-    assert any(x.startswith("FullTrain − None (meta)") and "(better)" in x for x in lines)
+    assert any(x.startswith("Each method − None (meta)") and "FullTrain +" in x and "(better)" in x for x in lines)
 
 
 def test_frozen_findings_name_the_hardest_and_easiest_target():

@@ -13,6 +13,11 @@ rows are kept (split "val") and the LR is their argmax (ties: the earlier in `lr
 - lr_scope="pooled": per (method, checkpoint), the mean over domains of the per-domain means:
   D x val_episodes episodes behind one choice (cheaper per domain; the default profile's choice).
 
+SparseUpdate (`sparse_update="search"`) runs the scheme our reconstruction of its offline search
+finds at TinyTrain's memory budget, from a contribution analysis on the base domain's validation
+episodes per checkpoint (`sparse_gains`, the profile's `sparse_search` settings), kept in
+`results/<profile>/adapt/<model>/sparse_search/<checkpoint>.csv` under a key of its inputs.
+
 Rows go to `results/<profile>/adapt/<model>/<domain>.csv` one task at a time (`taskrows.py`).
 Each row carries a `key` (`row_key`): a hash of the arm's config, the *content* of the
 checkpoint its backbone loaded and the build of the domain. A rerun skips the rows already
@@ -34,9 +39,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoints, data, methods as method_registry, profiles, taskrows
+from . import checkpoints, data, methods as method_registry, profiles, sparse_search, taskrows
 from .costs import scheme_costs
 from .finetune import initial_state, query_accuracy, run_task
+from .results import read_json, sidecar_path, write_table
 from .runtime import CL, device
 from .weights import SHA256
 
@@ -49,7 +55,7 @@ class AdaptConfig:
     profile: str = "smoke"
     model: str = "mcunet-5fps"
     domains: list[str] | None = None               # None: the profile's target domains
-    methods: list[str] = field(default_factory=lambda: ["None", "FullTrain", "LastLayer", "TinyTrain"])
+    methods: list[str] = field(default_factory=lambda: list(method_registry.names()))
     episodes: int | None = None                    # None: profile default (also steps, lrs, ...)
     val_episodes: int | None = None
     steps: int | None = None
@@ -63,6 +69,8 @@ class AdaptConfig:
     channels: str = "fisher"
     activation: str = "input"
     fisher_path: str = "total"
+    sparse_update: str = "search"                  # SparseUpdate: "search" or a released label ("99kb", ...)
+    sparse_search: dict | None = None              # None: the profile's contribution-analysis settings
     seed: int = 0
     cache: bool = True                             # exact prefix reuse (finetune.py); not in the key
     workers: int | None = None                     # processes, one domain each at a time; not in the key
@@ -71,9 +79,11 @@ class AdaptConfig:
         """A copy with every None filled in from the profile's `adapt` section."""
         s = profiles.settings(self.profile, "adapt", episodes=self.episodes, val_episodes=self.val_episodes,
                               steps=self.steps, lrs=self.lrs, lr_scope=self.lr_scope,
-                              memory_kib=self.memory_kib, compute_macs=self.compute_macs, workers=self.workers)
+                              memory_kib=self.memory_kib, compute_macs=self.compute_macs, workers=self.workers,
+                              sparse_search=self.sparse_search)
         c = AdaptConfig(**asdict(self))
-        for k in ("episodes", "val_episodes", "steps", "lr_scope", "memory_kib", "compute_macs", "workers"):
+        for k in ("episodes", "val_episodes", "steps", "lr_scope", "memory_kib", "compute_macs", "workers",
+                  "sparse_search"):
             setattr(c, k, s[k])
         c.lrs = tuple(float(x) for x in s["lrs"])
         c.checkpoints = self.checkpoints if self.checkpoints is not None else tuple(s["checkpoints"])
@@ -110,6 +120,8 @@ class AdaptConfig:
         """What a row of the arm depends on in the config, hashed (part of `row_key`). Pooled
         LRs depend on every domain of the run, so the domain list is part of it then."""
         skip = ("methods", "episodes", "checkpoints", "cache", "workers") + (("domains",) if self.lr_scope == "domain" else ())
+        if method != "SparseUpdate":
+            skip += ("sparse_update", "sparse_search")
         d = {k: v for k, v in asdict(self).items() if k not in skip}
         d.update(method=method, checkpoint=checkpoint, episode=self.episode_config().key())
         if self.lr_scope == "pooled":
@@ -197,19 +209,27 @@ class Backbones:
 def scheme_summary(scheme, shapes) -> str:
     """'conv:kept/in' for each weight-trained conv, ';'-separated, with '@<hex>' after a partial
     conv: the kept channels as a bit mask (bit c = channel c), so that the (layer, channel) sets
-    of two tasks can be compared (`analysis.scheme_items`)."""
+    of two tasks can be compared (`analysis.scheme_items`). Side branches follow as
+    '<kind>=<block>,<block>,...'."""
     def item(i, chans):
         n = shapes[i].in_channels
         mask = "" if len(chans) == n else "@" + format(sum(1 << c for c in chans), "x")
         return f"{i}:{len(chans)}/{n}{mask}"
-    return ";".join(item(i, c) for i, c in sorted(scheme.weights.items()))
+    kinds = sorted(set(scheme.branches.values()))
+    sides = [f"{k}=" + ",".join(str(b) for b, kb in scheme.branches.items() if kb == k) for k in kinds]
+    return ";".join([item(i, c) for i, c in sorted(scheme.weights.items())] + sides)
 
 
-def task_scheme(method, net, state, tensors, cfg: AdaptConfig, task_seed: int) -> tuple:
-    """The method's scheme for this support set (timed: selection time) and its row fields."""
+def task_scheme(method, net, state, tensors, cfg: AdaptConfig, task_seed: int, checkpoint: str | None = None) -> tuple:
+    """The method's scheme for this support set (timed: selection time) and its row fields.
+    `checkpoint` names the weights `net` holds (SparseUpdate's search reads their gains)."""
     xs, ys = tensors[0], tensors[1]
+    gains = None
+    if method.name == "SparseUpdate" and cfg.sparse_update == "search":
+        gains = _gains_of(cfg, checkpoint)
     ctx = method_registry.Context(cfg.model, cfg.memory_kib, cfg.compute_macs, cfg.channels, cfg.activation,
-                                  fisher_path=cfg.fisher_path, seed=task_seed)
+                                  fisher_path=cfg.fisher_path, sparse_update_label=cfg.sparse_update,
+                                  sparse_gains=gains, seed=task_seed)
     net.load_state_dict(state)
     scheme, select_s = method.timed_scheme(net, xs, ys, ctx)
     shapes = net.conv_shapes()
@@ -224,12 +244,80 @@ def adapt_task(method, net, state, tensors, cfg: AdaptConfig, lr: float, task_se
     `state`, then query accuracy (`finetune.run_task`)."""
     scheme, fields = chosen or task_scheme(method, net, state, tensors, cfg, task_seed)
     res = run_task(net, state, scheme, *tensors, cfg.steps, lr if method.trains else 0.0,
-                   seed=task_seed, cache=cfg.cache)
+                   seed=task_seed, cache=cfg.cache, entropy_weight=method.entropy_weight)
     return dict(accuracy=res.accuracy, train_s=round(res.train_s, 4), **fields)
 
 
 def _task_seed(cfg, ep) -> int:
     return cfg.seed * 1_000_003 + ep.index
+
+
+# ---------------------------------------------------------------- SparseUpdate's offline search
+
+def gains_path(cfg: AdaptConfig, checkpoint: str) -> Path:
+    return taskrows.out_dir(cfg.profile, cfg.model) / "sparse_search" / f"{checkpoint}.csv"
+
+
+def _gains_key(cfg: AdaptConfig, nets: "Backbones", checkpoint: str) -> str:
+    base = data.domains.base_domain(cfg.profile)
+    blob = json.dumps([cfg.sparse_search, cfg.model, nets.identity(checkpoint), _domain_hash(base, cfg.profile),
+                       cfg.episode_config().key(), cfg.seed], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def sparse_gains(cfg: AdaptConfig, checkpoint: str, progress: bool = False) -> pd.DataFrame:
+    """SparseUpdate's contribution analysis (`sparse_search.contributions`) of `checkpoint` on
+    the first `tasks` validation episodes of the base domain (never a target domain), with the
+    profile's `sparse_search` steps, LR and candidate convs. Written once and reused while its key
+    (settings, checkpoint content, base-domain build, sampler, seed) is unchanged."""
+    cfg = cfg.resolved()
+    nets = Backbones(cfg)
+    path, key = gains_path(cfg, checkpoint), _gains_key(cfg, nets, checkpoint)
+    if path.is_file() and read_json(sidecar_path(path)).get("key") == key:
+        return pd.read_csv(path)
+    s = cfg.sparse_search
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                   # as the run's workers train
+    net, state = nets.get(checkpoint)
+    shapes = net.conv_shapes()
+    half = shapes[len(shapes) // 2:]
+    cands = [c.index for c in half if s["candidates"] == "all" or c.kernel == 1]
+    base = data.domains.base_domain(cfg.profile)
+    eps = data.sample_episodes(base, "val", s["tasks"], cfg.episode_config(), seed=cfg.seed, profile=cfg.profile)
+    tasks = [data.episode_tensors(ep, channels_last=True) for ep in eps]
+    gains = sparse_search.contributions(net, state, tasks, sparse_search.space(shapes, cands), s["steps"], s["lr"],
+                                        seed=cfg.seed, progress=progress)
+    torch.set_num_threads(threads)
+    write_table(gains, path, key=key, checkpoint=checkpoint, checkpoint_id=nets.identity(checkpoint),
+                base_domain=base, settings=s, config=asdict(cfg))
+    return gains
+
+
+_GAINS: dict = {}
+
+
+def _gains_of(cfg: AdaptConfig, checkpoint: str) -> pd.DataFrame:
+    """The checkpoint's gains table, read once per process (the run computes it first)."""
+    path = gains_path(cfg, checkpoint)
+    if path not in _GAINS:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} missing: SparseUpdate's search needs adapt.sparse_gains(cfg, "
+                                    f"{checkpoint!r}) first (adapt.run computes it)")
+        _GAINS[path] = pd.read_csv(path)
+    return _GAINS[path]
+
+
+def _all_gains(cfg: AdaptConfig, progress: bool) -> None:
+    """Every checkpoint's gains that SparseUpdate's search will read, before any task runs."""
+    cks = [c for m, c in cfg.arms() if m == "SparseUpdate"] if cfg.sparse_update == "search" else []
+    if cfg.workers <= 1 or len(cks) <= 1:
+        for ck in cks:
+            sparse_gains(cfg, ck, progress)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(cfg.workers, len(cks)), mp_context=ctx) as pool:
+        for fut in [pool.submit(sparse_gains, cfg, ck) for ck in cks]:
+            fut.result()
 
 
 # ---------------------------------------------------------------- what a row depends on
@@ -243,6 +331,8 @@ def row_key(cfg: AdaptConfig, arm: tuple, nets: Backbones, built: str) -> str:
     """12 hex digits over what a row of `arm` depends on: the config (`cfg.key`), the content
     of the checkpoint its backbone loads, and the build of the domain (`built`, its hash)."""
     blob = f"{cfg.key(*arm)}|{nets.identity(arm[1])}|{built}"
+    if arm[0] == "SparseUpdate" and cfg.sparse_update == "search":     # its gains come from the base domain
+        blob += "|" + _domain_hash(data.domains.base_domain(cfg.profile), cfg.profile)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -322,7 +412,7 @@ class _Domain:
                     result = untrained[arm[1]]
                 else:
                     if arm not in schemes:
-                        schemes[arm] = task_scheme(method, net, state, tensors[1], cfg, seed)
+                        schemes[arm] = task_scheme(method, net, state, tensors[1], cfg, seed, arm[1])
                     result = adapt_task(method, net, state, tensors[1], cfg, lr, seed, schemes[arm])
                 self.write(out, ep, split, arm, lr, result)
                 bar.update(1)
@@ -371,6 +461,7 @@ def run(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
     nets = Backbones(cfg)
     manifest = data.manifest_hash(cfg.profile)
     doms = [_Domain(cfg, d, nets, manifest) for d in cfg.domains]    # resume/repair every file first
+    _all_gains(cfg, progress)
     if len(cfg.lrs) > 1:
         _each_domain(cfg, "val", {}, progress)
     _each_domain(cfg, "test", choose_lrs(rows_of_run(cfg, "val"), cfg), progress)

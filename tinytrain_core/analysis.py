@@ -16,15 +16,19 @@ from .stats import stratified_mean_ci
 ARM = ["method", "checkpoint"]
 
 # (label, arm, reference arm): the paper's configuration (TinyTrain meta-trained, baselines from
-# ImageNet) beside the fair one (both from the same checkpoint), and what fine-tuning adds to None.
+# ImageNet) beside the fair one (both from the same checkpoint), what fine-tuning adds to None,
+# and what meta-training adds to each method. Pairs whose arms did not run are skipped.
+BASELINES = ("FullTrain", "LastLayer", "TinyTL", "AdapterDrop-25%", "AdapterDrop-50%", "AdapterDrop-75%",
+             "SparseUpdate", "Transductive")
 COMPARISONS = (
     [(f"TinyTrain − FullTrain ({c})", ("TinyTrain", c), ("FullTrain", c)) for c in ("meta", "imagenet")]
     + [("TinyTrain (meta) − FullTrain (imagenet): the paper's configuration", ("TinyTrain", "meta"),
         ("FullTrain", "imagenet"))]
-    + [(f"{m} − None ({c})", (m, c), ("None", c)) for c in ("meta", "imagenet")
-       for m in ("FullTrain", "LastLayer", "TinyTrain")]
-    + [(f"TinyTrain − LastLayer ({c})", ("TinyTrain", c), ("LastLayer", c)) for c in ("meta", "imagenet")]
-    + [(f"{m}: meta − imagenet", (m, "meta"), (m, "imagenet")) for m in ("None", "FullTrain", "LastLayer", "TinyTrain")]
+    + [(f"{m} − None ({c})", (m, c), ("None", c)) for c in ("meta", "imagenet") for m in (*BASELINES, "TinyTrain")]
+    + [(f"TinyTrain − {m} ({c})", ("TinyTrain", c), (m, c)) for c in ("meta", "imagenet") for m in BASELINES[1:]]
+    + [(f"TinyTrain (meta) − {m} (imagenet): the paper's configuration", ("TinyTrain", "meta"), (m, "imagenet"))
+       for m in BASELINES[1:]]
+    + [(f"{m}: meta − imagenet", (m, "meta"), (m, "imagenet")) for m in ("None", *BASELINES, "TinyTrain")]
 )
 HEADLINE = "TinyTrain − FullTrain (meta)"
 
@@ -91,7 +95,7 @@ def scheme_items(scheme) -> frozenset:
     ('conv:kept/in' for a whole conv, 'conv:kept/in@hexmask' for a partial one)."""
     items = set()
     for part in str(scheme if isinstance(scheme, str) else "").split(";"):
-        if ":" not in part:
+        if ":" not in part or "=" in part:      # '<kind>=<blocks>': side branches, no conv weights
             continue
         conv, frac = part.split(":")
         n = int(frac.split("@")[0].split("/")[1])

@@ -33,14 +33,24 @@ Memory, two presets (`PRESETS`):
   plus parameters (trainable 32 bit, frozen 8 bit), gradients of the trainable ones (32 bit)
   and Adam's two moments (32 bit each). memory_bytes = the sum of all four.
 - `fp32_unfolded_bn`: `fp32` plus the fp32 BatchNorm input of every weight-trained conv (below).
-  `extra_params` (adapters, lite-residual branches) are charged as parameters; their
-  activations are not modelled.
+
+Side branches (`scheme.branches`: TinyTL's lite residual, AdapterDrop's adapter; `branches.py`)
+train whole. The gradient must then reach the output of the lowest branch's block: every conv
+of the blocks above it computes its input gradient and keeps its mask (as behind a trained conv).
+A branch costs its convs' forward MACs, their weight gradients, and their input gradients (conv
+1x1 of a lite residual always; a branch's first conv when its block's input carries a gradient);
+pools, norms and upsampling are not MACs (FlopCounterMode counts none either). It saves each
+conv's input and each GroupNorm's input (act_bytes per element) plus 2 fp32 statistics per
+(sample, norm group); the ReLU's output is the 1x1 conv's input, charged once (`branches.py`).
+Its conv weights are trained weights, its norm scales and shifts are charged like biases.
+`extra_params` (e.g. a classifier) are charged as trained parameters only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from .branches import branch_shape, first_conv_of
 from .models import ConvShape
 from .schemes import UpdateScheme
 
@@ -94,6 +104,23 @@ class SchemeCost:
         return self.memory_bytes / MB
 
 
+def _branch_costs(shapes, block: int, kind: str, scheme: UpdateScheme, batch: int, p: dict) -> dict:
+    """One side branch's row: MACs, saved bytes and parameters (module docstring)."""
+    bs = branch_shape(shapes, block, kind)
+    first = first_conv_of(shapes, block)
+    # the block's input carries a gradient if a conv before it trains or a branch sits below it
+    grad_in = any(i < first for i in scheme.trained_layers) or any(b < block for b in scheme.branches)
+    ig = sum(c.macs for k, c in enumerate(bs.convs) if k > 0 or grad_in)
+    elems = sum(c.in_channels * c.in_hw ** 2 for c in bs.convs) + sum(ch * hw ** 2 for ch, hw, _ in bs.norms)
+    stats = sum(2 * g * 4 for _, _, g in bs.norms)
+    weights = sum(kept_weight_count(c, c.in_channels) for c in bs.convs)
+    norm_params = sum(2 * ch for ch, _, _ in bs.norms)
+    return dict(index=-1, name=f"blocks.{block}.{kind}", forward_macs=bs.macs, input_grad_macs=ig,
+                weight_grad_macs=bs.macs, backward_macs=ig + bs.macs, kept_channels=0, trains_bias=False,
+                saved_act_bytes=batch * (elems * p["act_bytes"] + stats), mask_bytes=0,
+                trainable_params=weights + norm_params, weights=weights, norm_params=norm_params)
+
+
 def kept_weight_count(s: ConvShape, c: int) -> int:
     """Weights in the slice weight[:, kept] of a conv with c kept input channels."""
     return (s.out_channels // s.groups) * c * s.kernel ** 2
@@ -113,6 +140,8 @@ def scheme_costs(shapes: Sequence[ConvShape], scheme: UpdateScheme, preset: str 
     p = PRESETS[preset]
     earliest = scheme.earliest
     weights, biases = scheme.weights, scheme.biases
+    # the first conv whose input carries a gradient because of a branch below it
+    above = first_conv_of(shapes, scheme.lowest_branch + 1) if scheme.branches else len(shapes)
     fwd = in_grad = w_grad = saved = masks = 0
     trainable = frozen = 0
     rows = []
@@ -121,8 +150,9 @@ def scheme_costs(shapes: Sequence[ConvShape], scheme: UpdateScheme, preset: str 
         c = len(weights.get(i, ()))
         if c > s.in_channels:
             raise ValueError(f"scheme {scheme.name}: conv {i} keeps {c} of {s.in_channels} channels")
-        behind = earliest is not None and i >= earliest
-        ig = s.macs if behind and (i > earliest or (i == 0 and count_input_grad_of_first)) else 0
+        behind = (earliest is not None and i >= earliest) or i >= above
+        grad_in = (earliest is not None and (i > earliest or (i == 0 and count_input_grad_of_first))) or i >= above
+        ig = s.macs if behind and grad_in else 0
         wg = weight_grad_macs(s, c)
         act = batch * c * s.in_hw ** 2 * p["act_bytes"]
         if c and p.get("bn_inputs"):
@@ -139,11 +169,19 @@ def scheme_costs(shapes: Sequence[ConvShape], scheme: UpdateScheme, preset: str 
                          backward_macs=ig + wg, kept_channels=c, trains_bias=i in biases,
                          saved_act_bytes=act, mask_bytes=mask, trainable_params=kept_w + train_b))
     extra = sum(scheme.extra_params.values())
-    if p["classifier_input"] and earliest is not None:
+    branch_w = branch_norm = 0
+    for b, kind in scheme.branches.items():
+        r = _branch_costs(shapes, b, kind, scheme, batch, p)
+        fwd, in_grad, w_grad, saved = fwd + r["forward_macs"], in_grad + r["input_grad_macs"], \
+            w_grad + r["weight_grad_macs"], saved + r["saved_act_bytes"]
+        branch_w, branch_norm = branch_w + r["weights"], branch_norm + r["norm_params"]
+        rows.append(r)
+    if p["classifier_input"] and scheme.trains:
         saved += batch * shapes[-1].out_channels * p["act_bytes"]
     trained_w = sum(r["trainable_params"] - (shapes[r["index"]].out_channels if r["trains_bias"] else 0)
-                    for r in rows)
-    n_bias = sum(shapes[i].out_channels for i in biases)
+                    for r in rows if r["index"] >= 0) + branch_w
+    trainable += branch_w + branch_norm
+    n_bias = sum(shapes[i].out_channels for i in biases) + branch_norm
     param_bytes = ((trained_w + extra) * p["trained_weight_bytes"] + n_bias * p["bias_bytes"]
                    + frozen * p["frozen_weight_bytes"])
     n_train = trainable + extra

@@ -93,8 +93,22 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
              "each, the same tasks for every arm), 95% t CI: "
              + "; ".join(f"{m} ({c}) {r:.1f} ± {ci:.1f}" for m, c, r, ci in
                          zip(avg.method, avg.checkpoint, avg.accuracy, avg.ci95))]
-    for _, r in pav.iterrows():
+    for _, r in pav[pav.comparison.isin([c[0] for c in analysis.COMPARISONS[:3]])].iterrows():
         lines.append(f"{r.comparison}: {_pm(r['mean'], r['ci95'])} points ({_verdict(r['mean'], r['ci95'])}).")
+    groups = [(f"TinyTrain − each method, both from {c}", lambda x, c=c: x.startswith("TinyTrain − ")
+               and x.endswith(f" ({c})") and "None" not in x, lambda x: x.split(" − ")[1].split(" (")[0])
+              for c in ("meta", "imagenet")]
+    groups += [("The paper's configuration, TinyTrain (meta) − each method (imagenet)",
+                lambda x: x.startswith("TinyTrain (meta) − ") and "FullTrain" not in x,
+                lambda x: x.split(" − ")[1].split(" (")[0])]
+    groups += [(f"Each method − None ({c})", lambda x, c=c: x.endswith(f" − None ({c})"), lambda x: x.split(" − ")[0])
+               for c in ("imagenet", "meta")]
+    groups += [("Meta-training (meta − imagenet)", lambda x: x.endswith(": meta − imagenet"), lambda x: x.split(":")[0])]
+    for title, pick, name in groups:
+        g = pav[pav.comparison.map(pick)]
+        if len(g):
+            lines.append(f"{title}: " + "; ".join(f"{name(c)} {_pm(m, ci)} ({_verdict(m, ci)})"
+                                                  for c, m, ci in zip(g.comparison, g["mean"], g.ci95)) + ".")
     loo = analysis.leave_one_out(rows)
     for comp in (analysis.HEADLINE, analysis.COMPARISONS[2][0]):
         g = loo[loo.comparison == comp] if len(loo) else loo
@@ -122,6 +136,15 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         lines.append("Learning rates chosen on validation episodes: " + "; ".join(
             f"{m} ({c}) {', '.join(f'{v:g}' for v in lrs)}" for (m, c), lrs in used.items()) + ".")
     return pairs, lines
+
+
+def sparse_search(t: pd.DataFrame) -> list[str]:
+    """How close SparseUpdate's reconstructed search lands to each released scheme."""
+    return [f"At the released {r.label} budget ({r.budget_kib:.1f} KiB) the search trains the weights of "
+            f"{'the same' if r.conv_jaccard == 1 else 'other'} convs (Jaccard {r.conv_jaccard:.2f}; "
+            f"(conv, channel) Jaccard {r.item_jaccard:.2f}) and the biases of the last {r.n_bias_found} convs "
+            f"(released: {r.n_bias_released}); predicted gain {r.gain_found:+.1f} vs the released scheme's "
+            f"{r.gain_released:+.1f} points." for r in t.itertuples()]
 
 
 def costs(table2: pd.DataFrame, model: str = "mcunet-5fps") -> list[str]:
@@ -152,7 +175,8 @@ def readme_block(profile: str = "default", model: str = "mcunet-5fps") -> str:
         diffs, lines = adaptation(rows)
         out += [f"**Adaptation** ({model}, `results/{profile}/adapt/{model}/`, notebook 02):", ""]
         out += [f"- {x}" for x in lines] + [""]
-    for title, name, fn in (("Costs", "table2_costs.csv", lambda t: costs(t, model)),
+    for title, name, fn in (("SparseUpdate's search, reconstructed", f"adapt/{model}/sparse_search.csv", sparse_search),
+                            ("Costs", "table2_costs.csv", lambda t: costs(t, model)),
                             ("Meta-training (frozen features, meta − imagenet)", "meta_training_paired.csv",
                              lambda t: meta_training(t)[1]),
                             ("Domains (frozen mcunet-5fps ImageNet features, 5-way 5-shot)", "domains.csv", frozen)):

@@ -6,7 +6,8 @@
   formula (each weight-gradient element accumulates over N * H_out * W_out products) and keep
   torch's own for everything else; `raw_torch_counts=True` shows torch's figure.
 - Saved bytes: every tensor packed by `torch.autograd.graph.saved_tensors_hooks` during the
-  backbone's forward, parameters excluded (they exist anyway).
+  backbone's forward, parameters excluded (they exist anyway), a tensor saved by two ops (a
+  ReLU's output that the next conv saves as its input) counted once: memory holds it once.
 
 The loss is a fixed random projection of the pooled features, so no head work enters the counts.
 """
@@ -51,10 +52,13 @@ class SavedBytes:
         self.exclude = {id(p) for p in exclude}
         self.bytes = 0
         self.tensors = 0
+        self._seen = set()
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
 
     def _pack(self, t):
-        if id(t) not in self.exclude and not isinstance(t, nn.Parameter):
+        view = (t.data_ptr(), t.numel(), t.dtype)
+        if id(t) not in self.exclude and not isinstance(t, nn.Parameter) and view not in self._seen:
+            self._seen.add(view)
             self.bytes += t.numel() * t.element_size()
             self.tensors += 1
         return t

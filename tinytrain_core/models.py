@@ -142,9 +142,11 @@ class Backbone(nn.Module):
                 return s
         raise IndexError(f"conv {conv_index} out of range ({seen} convs)")
 
-    def run(self, x, unit=None, start: int = 0, stop: int | None = None):
+    def run(self, x, unit=None, start: int = 0, stop: int | None = None, branch=None):
         """The network's topology in one place. `unit(conv_unit, x)` evaluates one conv; the
         sparse training engine passes its own to decide per layer what autograd keeps.
+        `branch(block_index, block_input)` may return a tensor added to the block's main path
+        before its skip connection (side branches, `branches.py`), or None.
         `stop=k` returns the activation entering stage k (see `stages`) and `start=k` continues
         from it; with `stop=None` the result is the pooled features."""
         unit = unit or (lambda u, t: u(t))
@@ -156,6 +158,9 @@ class Backbone(nn.Module):
                 b, y = self.blocks[s - 1], x
                 for u in b.units():
                     y = unit(u, y)
+                side = branch(s - 1, x) if branch is not None else None
+                if side is not None:
+                    y = y + side
                 x = x + y if b.residual else y
             else:
                 x = unit(self.feature_mix, x)

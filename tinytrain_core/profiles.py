@@ -37,7 +37,8 @@ SMOKE = {
                   episode=dict(max_ways=3, min_ways=3, max_query_per_class=2, max_support=6,
                                max_support_per_class=2),
                   size_sweep=dict(supports=(3, 6), tasks=1, domains=(), checkpoint="imagenet", lr=1e-3),
-                  budget_sweep_tasks=1),
+                  budget_sweep_tasks=1,
+                  sparse_search=dict(tasks=1, steps=2, lr=1e-2, candidates="pointwise")),
     "costs": dict(measure_batch=1, measure_models=("mcunet-5fps",), measure_mix=False,
                   tinytrain_models=("mcunet-5fps",), tinytrain_support=10),
 }
@@ -47,11 +48,12 @@ SMOKE = {
 # (mcunet-5fps, 40 episodes, base-val gain over the ImageNet start on 30 paired episodes):
 # 5e-5 +5.6 +- 2.4, 5e-4 +6.7 +- 2.8, 2e-3 +2.4 +- 3.8 points.
 # adapt (P>M>F's recipe: 40 Adam steps on support + DiffAugment copy, LRs {0, 1e-4, 1e-3, 1e-2},
-# every method from both checkpoints): FullTrain dominates, ~10.8 ms per image per step on one
-# thread (40 steps x 2N images: ~0.86 N s a task). 5-10 ways, <= 15 support images, 10 test
-# episodes per domain, LR pooled over domains from 2 validation episodes each (18 per choice):
-# ~30 min on two 1-thread workers. Episodes are pure functions of their index, so raising
-# `episodes` resumes a run.
+# all ten methods of Table 1 from both checkpoints): one episode of the ten costs ~68 s on one
+# thread per checkpoint (Transductive 19 s, TinyTL and FullTrain 14 s each), so 5 test episodes
+# per domain and the LR pooled over domains from 1 validation episode each (9 per choice) is what
+# fits ~90 min on two 1-thread workers. Episodes are pure functions of their index, so raising
+# `episodes` resumes a run. sparse_search: SparseUpdate's contribution analysis (2 base-domain
+# validation tasks, 20 steps, the pointwise convs of the network's second half: ~4 min).
 DEFAULT = {
     "data": {
         "episode": dict(max_ways=20, min_ways=5, max_query_per_class=10, max_support=100,
@@ -67,13 +69,14 @@ DEFAULT = {
                  weight_decay=0.05, warmup=20, schedule="cosine", augment="batched",
                  val_every=40, val_episodes=30, eval_episodes=40, eval_shots=5, eval_queries=10,
                  scratch_steps=400, scratch_batch=64, scratch_lr=2e-3, seed=0, init="imagenet"),
-    "adapt": dict(episodes=10, val_episodes=2, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="pooled",
+    "adapt": dict(episodes=5, val_episodes=1, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="pooled",
                   checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=2,
                   episode=dict(max_ways=10, min_ways=5, max_query_per_class=10, max_support=15,
                                max_support_per_class=5),
                   size_sweep=dict(supports=(5, 15, 30), tasks=2, domains=("cjk", "signs"), checkpoint="imagenet",
                                   lr=1e-3),
-                  budget_sweep_tasks=4),
+                  budget_sweep_tasks=4,
+                  sparse_search=dict(tasks=2, steps=20, lr=1e-3, candidates="pointwise")),
     "costs": dict(measure_batch=2, measure_models=MODEL_NAMES, measure_mix=True,
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }
@@ -96,7 +99,8 @@ PAPER = {
                   checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=2,
                   episode={},
                   size_sweep=dict(supports=(25, 100, 500), tasks=5, domains=(), checkpoint="imagenet", lr=1e-3),
-                  budget_sweep_tasks=10),
+                  budget_sweep_tasks=10,
+                  sparse_search=dict(tasks=10, steps=40, lr=1e-3, candidates="all")),
     "costs": dict(measure_batch=4, measure_models=MODEL_NAMES, measure_mix=True,
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }

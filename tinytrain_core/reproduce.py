@@ -244,7 +244,7 @@ def refresh_committed(root: Path | None = None) -> None:
 
 # What identifies a row in our tables; other text columns (a scheme, a verdict) are results.
 KEY_COLUMNS = ("model", "variant", "comparison", "left_out", "domain", "split", "episode", "method", "checkpoint",
-               "lr", "conv", "memory_kib", "compute_macs")
+               "lr", "conv", "memory_kib", "compute_macs", "kind", "ratio", "n_bias", "label")
 
 
 def _keys(df: pd.DataFrame) -> list[str]:

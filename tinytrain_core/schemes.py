@@ -5,8 +5,10 @@ An `UpdateScheme` names, over the ordered conv list of a backbone (first conv = 
   these are INPUT channels (the slice `weight[:, c]`); for a depthwise conv, channels
   (`weight[c]`). All channels = full weight update.
 - `biases`: conv indices whose bias trains.
-- `extra_params`: trainable parameters outside the convs (adapters, lite-residual branches,
-  a classifier), by name -> count; the cost model charges them, the engine ignores them.
+- `branches`: block index -> side-branch kind (`branches.py`: TinyTL's `lite_residual`,
+  AdapterDrop's `adapter`); the engine builds and trains them, the cost model prices them.
+- `extra_params`: other trainable parameters (e.g. a classifier), by name -> count; the cost
+  model charges them as parameters, the engine ignores them.
 
 The cost model (`costs.py`) prices a scheme; the sparse engine (`sparse.py`) trains exactly it.
 """
@@ -18,6 +20,7 @@ from typing import Sequence
 
 import torch
 
+from .branches import KINDS, n_blocks
 from .models import ConvShape
 from .paths import shared_dir
 
@@ -28,11 +31,22 @@ class UpdateScheme:
     weights: dict[int, tuple[int, ...]] = field(default_factory=dict)
     biases: frozenset[int] = frozenset()
     extra_params: dict[str, int] = field(default_factory=dict)
+    branches: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "weights", {int(k): tuple(sorted(int(c) for c in v))
                                              for k, v in self.weights.items() if len(v) > 0})
         object.__setattr__(self, "biases", frozenset(int(i) for i in self.biases))
+        object.__setattr__(self, "branches", {int(b): str(k) for b, k in sorted(self.branches.items())})
+
+    @property
+    def lowest_branch(self) -> int | None:
+        """The lowest block with a side branch: gradient must reach that block's output."""
+        return min(self.branches) if self.branches else None
+
+    @property
+    def trains(self) -> bool:
+        return bool(self.trained_layers or self.branches)
 
     @property
     def trained_layers(self) -> list[int]:
@@ -56,11 +70,18 @@ class UpdateScheme:
                                  f"({shapes[i].in_channels} channels)")
         if any(not 0 <= i < len(shapes) for i in self.biases):
             raise ValueError(f"scheme {self.name}: bias index outside 0..{len(shapes) - 1}")
+        if self.branches:
+            nb = n_blocks(shapes)
+            for b, kind in self.branches.items():
+                if not 0 <= b < nb or kind not in KINDS:
+                    raise ValueError(f"scheme {self.name}: branch {kind!r} at block {b} (blocks 0..{nb - 1}, "
+                                     f"kinds {', '.join(KINDS)})")
         return self
 
     def to_json(self) -> str:
         return json.dumps({"name": self.name, "weights": {str(k): list(v) for k, v in self.weights.items()},
-                           "biases": sorted(self.biases), "extra_params": self.extra_params})
+                           "biases": sorted(self.biases), "extra_params": self.extra_params,
+                           "branches": {str(b): k for b, k in self.branches.items()}})
 
 
 def full_train(shapes: Sequence[ConvShape]) -> UpdateScheme:
@@ -72,6 +93,18 @@ def last_layer(shapes: Sequence[ConvShape]) -> UpdateScheme:
     """The last conv (the feature-mix conv where there is one): weights and bias."""
     s = shapes[-1]
     return UpdateScheme("LastLayer", {s.index: tuple(range(s.in_channels))}, frozenset({s.index}))
+
+
+def tinytl(shapes: Sequence[ConvShape]) -> UpdateScheme:
+    """TinyTL (lite residual + bias): every conv's bias and a lite-residual branch per block."""
+    return UpdateScheme("TinyTL", {}, frozenset(s.index for s in shapes),
+                        branches={b: "lite_residual" for b in range(n_blocks(shapes))})
+
+
+def adapter_drop(shapes: Sequence[ConvShape], drop: float) -> UpdateScheme:
+    """AdapterDrop-<drop>: an adapter in every block but the lowest floor(drop x blocks)."""
+    nb = n_blocks(shapes)
+    return UpdateScheme(f"AdapterDrop-{round(drop * 100)}%", branches={b: "adapter" for b in range(int(nb * drop), nb)})
 
 
 def bias_only(shapes: Sequence[ConvShape]) -> UpdateScheme:

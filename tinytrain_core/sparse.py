@@ -17,6 +17,10 @@ those. The forward walks `backbone.run` with its own per-conv function:
   the input gradient unless the conv is the earliest trained one, and the weight gradient of the
   kept slice only (on `x[:, kept]`), so `FlopCounterMode` sees exactly the work done.
 
+Side branches (`scheme.branches`, `branches.py`) are built here, seeded, and train whole; the
+gradient then has to reach the output of the lowest branch's block, so every conv of the blocks
+above it runs as a `_SparseConv` (input gradient, masks) even if nothing in it trains.
+
 This matches the cost model's `fp32` preset (`costs.py`) byte for byte and MAC for MAC;
 `measure.py` checks it on real steps. Residual adds and the mean pool are done by `run()` and save
 no tensors. Whole trained weights and biases share storage with the backbone's, so the optimiser
@@ -30,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import branches as side
 from .models import Backbone, ConvUnit
 from .runtime import CL
 from .schemes import UpdateScheme
@@ -137,13 +142,26 @@ class SparseEngine:
     """Train `scheme` on `backbone`: `engine(x)` -> pooled features; optimise `engine.parameters()`;
     `engine.write_back()` after the last step puts the trained slices into the backbone's weights."""
 
-    def __init__(self, backbone: Backbone, scheme: UpdateScheme):
+    def __init__(self, backbone: Backbone, scheme: UpdateScheme, seed: int = 0):
         units = backbone.convs()
-        scheme.validate([u.shape for u in units])
+        shapes = [u.shape for u in units]
+        scheme.validate(shapes)
         self.backbone, self.scheme = backbone, scheme
         backbone.requires_grad_(False)
         self.index = {id(u): u.shape.index for u in units}
-        self.earliest = scheme.earliest
+        self.branches = side.build(shapes, scheme.branches, backbone.first_conv.conv.weight.device, seed)
+        for m in self.branches.values():
+            m.to(memory_format=CL)
+        # the first conv whose output needs a gradient: the earliest trained conv, or the first
+        # conv above the lowest branch's block
+        firsts = [i for i in (scheme.earliest,) if i is not None]
+        if scheme.branches:
+            firsts.append(side.first_conv_of(shapes, scheme.lowest_branch + 1))
+        self.earliest = min(firsts) if firsts else None
+        stages = [backbone.stage_of(scheme.earliest)] if scheme.earliest is not None else []
+        if scheme.branches:
+            stages.append(scheme.lowest_branch + 1)      # block b is stage b + 1
+        self._cut = min(stages) if stages else 0
         self.weights: dict[int, nn.Parameter] = {}
         self.biases: dict[int, nn.Parameter] = {}
         self.specs: dict[int, _ConvSpec] = {}
@@ -167,7 +185,17 @@ class SparseEngine:
         out = []
         for i in sorted(set(self.weights) | set(self.biases)):
             out += [p for p in (self.weights.get(i), self.biases.get(i)) if p is not None]
+        for b in sorted(self.branches):
+            out += list(self.branches[b].parameters())
         return out
+
+    def _branch(self, block: int, x: torch.Tensor):
+        m = self.branches.get(block)
+        return None if m is None else m(x)
+
+    def module(self) -> nn.Module:
+        """The backbone with this scheme's trained branches, as one module (for evaluation)."""
+        return side.WithBranches(self.backbone, self.branches) if self.branches else self.backbone
 
     @torch.no_grad()
     def _sync_slices(self):
@@ -179,16 +207,17 @@ class SparseEngine:
 
     def _unit(self, u: ConvUnit, x: torch.Tensor) -> torch.Tensor:
         i = self.index[id(u)]
-        if self.earliest is None or i < self.earliest:
+        if self.earliest is None or (i < self.earliest and not x.requires_grad):
             with torch.no_grad():
                 return u(x)
         return _SparseConv.apply(x, self.weights.get(i), self.biases.get(i), self.specs[i])
 
     @property
     def cut(self) -> int:
-        """The stage (`Backbone.stages`) holding the earliest trained conv: everything before it
-        is frozen, so its output for a given input never changes while this scheme trains."""
-        return 0 if self.earliest is None else self.backbone.stage_of(self.earliest)
+        """The stage (`Backbone.stages`) holding the earliest trained conv or the lowest branch's
+        block: everything before it is frozen, so its output for a given input never changes
+        while this scheme trains."""
+        return self._cut
 
     @torch.no_grad()
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,14 +228,14 @@ class SparseEngine:
         """Pooled features from `prefix(x)`: `from_prefix(prefix(x))` is `forward(x)` cut in
         two, so a caller may compute the prefix of an input once and reuse it."""
         self._sync_slices()
-        return self.backbone.run(a, unit=self._unit, start=self.cut)
+        return self.backbone.run(a, unit=self._unit, start=self.cut, branch=self._branch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._sync_slices()
         if self.earliest is None or not torch.is_grad_enabled():   # e.g. prototypes under no_grad
             with torch.no_grad():
-                return self.backbone.run(x)
-        return self.backbone.run(x, unit=self._unit)
+                return self.backbone.run(x, branch=self._branch)
+        return self.backbone.run(x, unit=self._unit, branch=self._branch)
 
     __call__ = forward
 

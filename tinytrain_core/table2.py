@@ -15,11 +15,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import checkpoints, methods, profiles, schemes
+from . import checkpoints, methods, profiles, schemes, sparse_search
 from .costs import scheme_costs
 from .measure import measure_step
 from .models import MODEL_NAMES, Backbone
-from .paths import shared_dir
+from .paths import results_dir, shared_dir
+from .profiles import MEMORY_KIB
 
 VARIANTS = {"paper": True, "nomix": False}   # variant name -> feature_mix
 
@@ -29,18 +30,33 @@ def paper_table2() -> pd.DataFrame:
     return pd.read_csv(shared_dir() / "paper" / "table2_backward_costs.csv")
 
 
+def searched_gains(model: str, profile: str = "default", checkpoint: str = "imagenet"):
+    """The contribution analysis notebook 02 wrote for `model` (None before it ran), from which
+    SparseUpdate's search finds its scheme at TinyTrain's memory budget."""
+    path = results_dir(profile) / "adapt" / model / "sparse_search" / f"{checkpoint}.csv"
+    return pd.read_csv(path) if path.is_file() else None
+
+
 def method_schemes(model: str, backbone: Backbone, tinytrain_support: int = 25, seed: int = 0,
-                   tinytrain: bool = True) -> dict:
+                   tinytrain: bool = True, profile: str = "default") -> dict:
     """method -> UpdateScheme for every method the project can price. TinyTrain's scheme (when
     `tinytrain`) is chosen on a synthetic support set: its costs are bounded by its budgets,
-    not by the data."""
+    not by the data. "SparseUpdate (search)" appears once notebook 02 has written `profile`'s
+    contribution analysis (ImageNet checkpoint) for `model`."""
     sh = backbone.conv_shapes()
     weights = schemes.conv_weights_of(backbone)
     largest = list(schemes.released_sparse_update(model))[-1]
     # "NoUpdate" is the paper's "None" (a CSV reader would take the string None for a missing value)
     out = {"NoUpdate": schemes.no_update(), "FullTrain": schemes.full_train(sh),
-           "LastLayer": schemes.last_layer(sh), "BiasOnly": schemes.bias_only(sh),
-           "SparseUpdate": schemes.sparse_update(model, largest, sh, weights)}
+           "LastLayer": schemes.last_layer(sh), "BiasOnly": schemes.bias_only(sh), "TinyTL": schemes.tinytl(sh),
+           **{f"AdapterDrop-{p}%": schemes.adapter_drop(sh, p / 100) for p in (25, 50, 75)},
+           "SparseUpdate": schemes.sparse_update(model, largest, sh, weights),
+           # per sample it is FullTrain; its batch also holds the unlabelled queries
+           "Transductive": schemes.UpdateScheme("Transductive", schemes.full_train(sh).weights,
+                                                schemes.full_train(sh).biases)}
+    gains = searched_gains(model, profile) if backbone.feature_mix is None else None   # gains index the nomix convs
+    if gains is not None:
+        out["SparseUpdate (search)"] = sparse_search.evolve(sh, gains, MEMORY_KIB, conv_weights=weights)
     if not tinytrain:
         return out
     g = torch.Generator().manual_seed(seed)
@@ -63,7 +79,7 @@ def cost_table(models_: tuple[str, ...] = MODEL_NAMES, profile: str = "smoke", f
     for model, variant in tqdm(jobs, desc="models", disable=not progress):
         bb = checkpoints.create(model, pretrained=True, feature_mix=VARIANTS[variant]).backbone
         sh = bb.conv_shapes()
-        chosen = method_schemes(model, bb, cfg["tinytrain_support"], seed, model in cfg["tinytrain_models"])
+        chosen = method_schemes(model, bb, cfg["tinytrain_support"], seed, model in cfg["tinytrain_models"], profile)
         measured = model in cfg["measure_models"] and (variant == "nomix" or cfg["measure_mix"])
         for method, scheme in chosen.items():
             paper_conv = scheme_costs(sh, scheme, count_input_grad_of_first=True)

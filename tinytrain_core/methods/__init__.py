@@ -2,12 +2,15 @@
 here (or by `register` from outside); `get(name)` returns an instance."""
 from __future__ import annotations
 
+from .adapterdrop import AdapterDrop25, AdapterDrop50, AdapterDrop75
 from .base import Context, Method
 from .fulltrain import FullTrain
 from .lastlayer import LastLayer
 from .none import NoUpdate
 from .sparseupdate import SparseUpdate
+from .tinytl import TinyTL
 from .tinytrain import TinyTrain
+from .transductive import Transductive
 
 REGISTRY: dict[str, type[Method]] = {}
 
@@ -17,7 +20,9 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
-for _cls in (NoUpdate, FullTrain, LastLayer, SparseUpdate, TinyTrain):
+# Table 1's order
+for _cls in (NoUpdate, FullTrain, LastLayer, TinyTL, AdapterDrop25, AdapterDrop50, AdapterDrop75,
+             SparseUpdate, Transductive, TinyTrain):
     register(_cls)
 
 

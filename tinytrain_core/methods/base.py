@@ -28,7 +28,8 @@ class Context:
     fisher_path: str = "total"                   # input gradient: total | conv (without the skip's)
     biases: str = "selected"                     # selected | none
     fisher_chunk: int = 25
-    sparse_update_label: str | None = None       # SparseUpdate's released scheme (None: the largest)
+    sparse_update_label: str | None = None       # SparseUpdate: "search", a released label, None: the largest
+    sparse_gains: object = None                  # SparseUpdate "search": its contribution analysis (a DataFrame)
     seed: int = 0
 
 
@@ -36,6 +37,7 @@ class Method:
     name: str = "?"
     default_checkpoint: str = "imagenet"   # the paper's main table: baselines from ImageNet weights
     trains: bool = True
+    entropy_weight: float = 0.0            # > 0: transductive (the queries' entropy joins the loss)
 
     def scheme(self, backbone, support_x: torch.Tensor, support_y: torch.Tensor,
                ctx: Context) -> UpdateScheme:

@@ -99,13 +99,14 @@ _SCHEME_RE = re.compile(r"(?:conv\s*)?(\d+)\s*:\s*(\d+)\s*/\s*(\d+)(?:@[0-9a-f]+
 def parse_scheme(scheme) -> dict[int, tuple[int, int]]:
     """``"31:240/240;38:48/384"`` (optionally ``conv31:...``) -> ``{31: (240, 240), 38: (48, 384)}``.
 
-    Empty or missing means no conv trained (``{}``)."""
+    Empty or missing means no conv trained (``{}``); side-branch parts (``adapter=3,4``) train no conv
+    weight and are skipped."""
     if scheme is None or (isinstance(scheme, float) and math.isnan(scheme)):
         return {}
     out = {}
     for part in str(scheme).split(";"):
         part = part.strip()
-        if not part:
+        if not part or "=" in part:
             continue
         m = _SCHEME_RE.fullmatch(part)
         if not m:

@@ -32,7 +32,8 @@ import seaborn as sns
 
 from ..stats import AVERAGE, _require, paired_differences, stratified_mean_ci  # noqa: F401 (re-exported)
 
-METHOD_ORDER: tuple[str, ...] = ("None", "LastLayer", "SparseUpdate", "FullTrain", "TinyTrain")
+METHOD_ORDER: tuple[str, ...] = ("None", "LastLayer", "AdapterDrop-75%", "AdapterDrop-50%", "AdapterDrop-25%",
+                                 "SparseUpdate", "TinyTL", "FullTrain", "Transductive", "TinyTrain")
 DOMAIN_ORDER: tuple[str, ...] = ("icons", "signs", "glyphs", "cjk", "emoji", "lineart", "cards", "fashion",
                                  "textures", "clipart")
 Z95 = None  # the quantile of the 95% intervals: None = Student t (stats.t95); a number forces a normal z
@@ -40,8 +41,9 @@ Z95 = None  # the quantile of the 95% intervals: None = Student t (stats.t95); a
 # Colour-blind-safe (seaborn "colorblind"); a method keeps its colour whichever others are drawn.
 _CB = sns.color_palette("colorblind", 10)
 _METHOD_COLOURS = {"None": _CB[7], "LastLayer": _CB[0], "SparseUpdate": _CB[2], "FullTrain": _CB[1],
-                   "TinyTrain": _CB[3]}
-_EXTRA_COLOURS = [_CB[4], _CB[5], _CB[6], _CB[8], _CB[9]]
+                   "TinyTrain": _CB[3], "TinyTL": _CB[4], "AdapterDrop-25%": _CB[5], "AdapterDrop-50%": _CB[6],
+                   "AdapterDrop-75%": _CB[8], "Transductive": _CB[9]}
+_EXTRA_COLOURS = [(0.3, 0.3, 0.3), (0.6, 0.6, 0.6)]
 _BASE_COLOUR, _TARGET_COLOUR = _CB[1], _CB[0]
 _VERDICT_COLOURS = {"helps": _CB[2], "hurts": _CB[3], "no clear change": (0.45, 0.45, 0.45)}
 _CHECKPOINT_LABELS = {"imagenet": "ImageNet init", "meta": "after meta-training",
@@ -63,7 +65,8 @@ def _ordered(names: Iterable, known: Sequence[str], last: Sequence[str] = ()) ->
 
 
 def method_order(names: Iterable) -> list[str]:
-    """None, LastLayer, SparseUpdate, FullTrain, TinyTrain (those present), then others alphabetically."""
+    """Table 1's methods from the least to the most trained, TinyTrain last (those present), then
+    others alphabetically."""
     return _ordered(names, METHOD_ORDER)
 
 
