@@ -307,17 +307,17 @@ def _gains_of(cfg: AdaptConfig, checkpoint: str) -> pd.DataFrame:
     return _GAINS[path]
 
 
-def _all_gains(cfg: AdaptConfig, progress: bool) -> None:
-    """Every checkpoint's gains that SparseUpdate's search will read, before any task runs."""
+def all_sparse_gains(cfg: AdaptConfig, progress: bool = False) -> dict:
+    """{checkpoint: gains} for every checkpoint SparseUpdate's search runs from (`sparse_gains`),
+    the checkpoints shared out over `workers` processes; {} when SparseUpdate does not search."""
+    cfg = cfg.resolved()
     cks = [c for m, c in cfg.arms() if m == "SparseUpdate"] if cfg.sparse_update == "search" else []
     if cfg.workers <= 1 or len(cks) <= 1:
-        for ck in cks:
-            sparse_gains(cfg, ck, progress)
-        return
+        return {ck: sparse_gains(cfg, ck, progress) for ck in cks}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(cfg.workers, len(cks)), mp_context=ctx) as pool:
-        for fut in [pool.submit(sparse_gains, cfg, ck) for ck in cks]:
-            fut.result()
+        futures = {ck: pool.submit(sparse_gains, cfg, ck) for ck in cks}
+        return {ck: f.result() for ck, f in futures.items()}
 
 
 # ---------------------------------------------------------------- what a row depends on
@@ -461,7 +461,7 @@ def run(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
     nets = Backbones(cfg)
     manifest = data.manifest_hash(cfg.profile)
     doms = [_Domain(cfg, d, nets, manifest) for d in cfg.domains]    # resume/repair every file first
-    _all_gains(cfg, progress)
+    all_sparse_gains(cfg, progress)
     if len(cfg.lrs) > 1:
         _each_domain(cfg, "val", {}, progress)
     _each_domain(cfg, "test", choose_lrs(rows_of_run(cfg, "val"), cfg), progress)
