@@ -127,3 +127,35 @@ def test_two_worker_processes_write_the_rows_one_process_writes(tmp_path, monkey
     a, b = (got[w].sort_values(cols[:6]).reset_index(drop=True) for w in (1, 2))
     assert len(a) == 2 * (2 + 2) and a.domain.nunique() == 2      # per domain: 2 validation + 2 test rows
     pd.testing.assert_frame_equal(a[cols], b[cols])
+
+
+def test_sparse_update_gains_are_kept_under_their_key_and_remeasured_when_a_setting_changes(tmp_path, monkeypatch):
+    """SparseUpdate's contribution analysis is computed once per checkpoint and reused while its
+    inputs are unchanged; other settings make a new one. Only SparseUpdate's rows depend on it."""
+    from tinytrain_core.data.fixture import fixture_ready
+    from tinytrain_core.paths import project_root
+    from tinytrain_core.weights import WeightsMissing, find
+    root = project_root()
+    if not fixture_ready(root / "data" / "fixture"):
+        pytest.skip("fixture domains missing: run `make fixture`")
+    try:
+        monkeypatch.setenv("TINYTRAIN_WEIGHTS_DIR", str(find("mcunet-5fps").parent))
+    except WeightsMissing:
+        pytest.skip("ImageNet weights missing: run `make weights`")
+    monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    fast = dict(tasks=1, steps=1, lr=1e-2, candidates="pointwise")
+    cfg = adapt.AdaptConfig(profile="smoke", methods=["SparseUpdate"], checkpoints=("imagenet",), sparse_search=fast)
+    first = adapt.sparse_gains(cfg, "imagenet")
+    path = adapt.gains_path(cfg.resolved(), "imagenet")
+    stamp = path.stat().st_mtime_ns
+    again = adapt.sparse_gains(cfg, "imagenet")
+    assert path.stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(first, again)
+    assert set(first.kind) == {"bias", "weight"} and (first[first.kind == "weight"].conv >= 21).all()
+    other = adapt.AdaptConfig(**{**cfg.__dict__, "sparse_search": {**fast, "steps": 2}})
+    adapt.sparse_gains(other, "imagenet")
+    assert path.stat().st_mtime_ns != stamp
+    r1, r2 = cfg.resolved(), other.resolved()
+    assert r1.key("SparseUpdate", "imagenet") != r2.key("SparseUpdate", "imagenet")
+    assert r1.key("TinyTrain", "imagenet") == r2.key("TinyTrain", "imagenet")

@@ -128,3 +128,21 @@ def test_adapterdrop_drops_the_lowest_blocks():
     shapes = models.create("mcunet-5fps").backbone.conv_shapes()
     assert [min(schemes.adapter_drop(shapes, d).branches) for d in (0.25, 0.5, 0.75)] == [3, 7, 10]
     assert all(max(schemes.adapter_drop(shapes, d).branches) == 13 for d in (0.25, 0.5, 0.75))
+
+
+def test_sparse_update_search_needs_its_gains_then_gives_one_static_scheme_within_the_memory_budget():
+    from tinytrain_core import sparse_search
+    from tinytrain_core.costs import scheme_costs
+    bb = models.create("mcunet-5fps").backbone
+    shapes = bb.conv_shapes()
+    xs, ys, _, _ = tiny_task(n=2, q=2)
+    method = methods.get("SparseUpdate")
+    with pytest.raises(ValueError, match="contribution analysis"):
+        method.scheme(bb, xs, ys, methods.Context("mcunet-5fps", sparse_update_label="search"))
+    gains = sparse_search.gain_table({0: 0.0, 12: 2.0, 42: 3.0},
+                                     {(c, r): r * (c - 20) / 10 for c in (21, 24, 27, 30) for r in (0.125, 0.5, 1.0)},
+                                     reference_bias=12, n_tasks=1)
+    ctx = methods.Context("mcunet-5fps", memory_kib=100.0, sparse_update_label="search", sparse_gains=gains)
+    a, b = method.scheme(bb, xs, ys, ctx), method.scheme(bb, xs[:1], ys[:1], ctx)
+    assert a is b and a.trains
+    assert scheme_costs(shapes, a).memory_kib <= 100.0
