@@ -102,9 +102,8 @@ def test_a_rows_scheme_string_carries_exactly_the_trained_channels():
     assert analysis.scheme_items("") == frozenset() and analysis.scheme_items(float("nan")) == frozenset()
 
 
-def test_two_worker_processes_write_the_rows_one_process_writes(tmp_path, monkeypatch):
-    """Real tasks (no stand-ins: workers are fresh interpreters) on the fixture, once in this
-    process and once shared out over two spawned workers: the same rows, to the last digit."""
+def _real_fixture(monkeypatch):
+    """The font fixture and the real ImageNet weights (no stand-ins), or a skip naming the fix."""
     from tinytrain_core.data.fixture import fixture_ready
     from tinytrain_core.paths import project_root
     from tinytrain_core.weights import WeightsMissing, find
@@ -116,6 +115,12 @@ def test_two_worker_processes_write_the_rows_one_process_writes(tmp_path, monkey
     except WeightsMissing:
         pytest.skip("ImageNet weights missing: run `make weights`")
     monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(root / "data"))
+
+
+def test_two_worker_processes_write_the_rows_one_process_writes(tmp_path, monkeypatch):
+    """Real tasks (no stand-ins: workers are fresh interpreters) on the fixture, once in this
+    process and once shared out over two spawned workers: the same rows, to the last digit."""
+    _real_fixture(monkeypatch)
     got = {}
     for workers in (1, 2):
         monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path / f"w{workers}"))
@@ -132,17 +137,7 @@ def test_two_worker_processes_write_the_rows_one_process_writes(tmp_path, monkey
 def test_sparse_update_gains_are_kept_under_their_key_and_remeasured_when_a_setting_changes(tmp_path, monkeypatch):
     """SparseUpdate's contribution analysis is computed once per checkpoint and reused while its
     inputs are unchanged; other settings make a new one. Only SparseUpdate's rows depend on it."""
-    from tinytrain_core.data.fixture import fixture_ready
-    from tinytrain_core.paths import project_root
-    from tinytrain_core.weights import WeightsMissing, find
-    root = project_root()
-    if not fixture_ready(root / "data" / "fixture"):
-        pytest.skip("fixture domains missing: run `make fixture`")
-    try:
-        monkeypatch.setenv("TINYTRAIN_WEIGHTS_DIR", str(find("mcunet-5fps").parent))
-    except WeightsMissing:
-        pytest.skip("ImageNet weights missing: run `make weights`")
-    monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(root / "data"))
+    _real_fixture(monkeypatch)
     monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
     fast = dict(tasks=1, steps=1, lr=1e-2, candidates="pointwise")
     cfg = adapt.AdaptConfig(profile="smoke", methods=["SparseUpdate"], checkpoints=("imagenet",), sparse_search=fast)
