@@ -43,7 +43,7 @@ from . import checkpoints, data, methods as method_registry, profiles, sparse_se
 from .costs import scheme_costs
 from .finetune import initial_state, query_accuracy, run_task
 from .results import read_json, sidecar_path, write_table
-from .runtime import CL, device
+from .runtime import CL, device, one_thread
 from .weights import SHA256
 
 
@@ -276,8 +276,6 @@ def sparse_gains(cfg: AdaptConfig, checkpoint: str, progress: bool = False) -> p
     if path.is_file() and read_json(sidecar_path(path)).get("key") == key:
         return pd.read_csv(path)
     s = cfg.sparse_search
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)                   # as the run's workers train
     net, state = nets.get(checkpoint)
     shapes = net.conv_shapes()
     half = shapes[len(shapes) // 2:]
@@ -285,9 +283,9 @@ def sparse_gains(cfg: AdaptConfig, checkpoint: str, progress: bool = False) -> p
     base = data.domains.base_domain(cfg.profile)
     eps = data.sample_episodes(base, "val", s["tasks"], cfg.episode_config(), seed=cfg.seed, profile=cfg.profile)
     tasks = [data.episode_tensors(ep, channels_last=True) for ep in eps]
-    gains = sparse_search.contributions(net, state, tasks, sparse_search.space(shapes, cands), s["steps"], s["lr"],
-                                        seed=cfg.seed, progress=progress)
-    torch.set_num_threads(threads)
+    with one_thread():
+        gains = sparse_search.contributions(net, state, tasks, sparse_search.space(shapes, cands), s["steps"],
+                                            s["lr"], seed=cfg.seed, progress=progress)
     write_table(gains, path, key=key, checkpoint=checkpoint, checkpoint_id=nets.identity(checkpoint),
                 base_domain=base, settings=s, config=asdict(cfg))
     return gains
@@ -489,23 +487,21 @@ def size_sweep(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
     measurement shown in notebook 02, whose cost grows with the caps (~0.9 s per support image)."""
     cfg = cfg.resolved()
     sw = profiles.settings(cfg.profile, "adapt")["size_sweep"]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)                   # as the run's workers train
     net, state = Backbones(cfg).get(sw["checkpoint"])
     full = method_registry.get("FullTrain")
     caps = profiles.settings(cfg.profile, "adapt")["episode"]
     out = []
     jobs = [(cap, d) for cap in sw["supports"] for d in (sw["domains"] or cfg.domains[:2])]
-    for cap, d in tqdm(jobs, desc="task-size sweep", disable=not progress):
-        ecfg = data.episode_config(cfg.profile, **{**caps, "max_support": cap,
-                                                   "max_support_per_class": max(1, cap // caps.get("min_ways", 5))})
-        for ep in data.sample_episodes(d, "test", sw["tasks"], ecfg, seed=cfg.seed, profile=cfg.profile):
-            t = data.episode_tensors(ep, channels_last=True)
-            net.load_state_dict(state)
-            none = query_accuracy(net, *t)
-            r = adapt_task(full, net, state, t, cfg, sw["lr"], _task_seed(cfg, ep))
-            out.append(dict(support_cap=cap, domain=d, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
-                            queries=len(ep.query), none=none, fulltrain=r["accuracy"], gain=r["accuracy"] - none,
-                            train_s=r["train_s"]))
-    torch.set_num_threads(threads)
+    with one_thread():
+        for cap, d in tqdm(jobs, desc="task-size sweep", disable=not progress):
+            ecfg = data.episode_config(cfg.profile, **{**caps, "max_support": cap,
+                                                       "max_support_per_class": max(1, cap // caps.get("min_ways", 5))})
+            for ep in data.sample_episodes(d, "test", sw["tasks"], ecfg, seed=cfg.seed, profile=cfg.profile):
+                t = data.episode_tensors(ep, channels_last=True)
+                net.load_state_dict(state)
+                none = query_accuracy(net, *t)
+                r = adapt_task(full, net, state, t, cfg, sw["lr"], _task_seed(cfg, ep))
+                out.append(dict(support_cap=cap, domain=d, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
+                                queries=len(ep.query), none=none, fulltrain=r["accuracy"],
+                                gain=r["accuracy"] - none, train_s=r["train_s"]))
     return pd.DataFrame(out)

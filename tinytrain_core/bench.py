@@ -27,7 +27,7 @@ from .costs import scheme_costs
 from .finetune import initial_state, run_task, train_scheme
 from .heads import CosineHead, prototypes
 from .methods import Context, get
-from .runtime import CL, to_channels_last
+from .runtime import CL, one_thread, to_channels_last
 from .sparse import SparseEngine
 
 
@@ -135,20 +135,18 @@ def _bench_tasks(n: int):
 
 def end_to_end(net, state, ctx, steps: int, n_tasks: int) -> float:
     """Part 3 of the module docstring; returns TinyTrain/FullTrain."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     tasks, what = _bench_tasks(n_tasks)
     full, tiny = get("FullTrain"), get("TinyTrain")
     total = {"FullTrain": 0.0, "TinyTrain": 0.0, "TinyTrain, no cache": 0.0}
-    for t in tasks:
-        for name, method, cache in (("FullTrain", full, True), ("TinyTrain", tiny, True),
-                                    ("TinyTrain, no cache", tiny, False)):
-            t0 = time.perf_counter()
-            net.load_state_dict(state)
-            scheme, _ = method.timed_scheme(net, t[0], t[1], ctx)
-            run_task(net, state, scheme, *t, steps, 1e-3, seed=0, cache=cache)
-            total[name] += time.perf_counter() - t0
-    torch.set_num_threads(threads)
+    with one_thread():
+        for t in tasks:
+            for name, method, cache in (("FullTrain", full, True), ("TinyTrain", tiny, True),
+                                        ("TinyTrain, no cache", tiny, False)):
+                t0 = time.perf_counter()
+                net.load_state_dict(state)
+                scheme, _ = method.timed_scheme(net, t[0], t[1], ctx)
+                run_task(net, state, scheme, *t, steps, 1e-3, seed=0, cache=cache)
+                total[name] += time.perf_counter() - t0
     ratio = total["TinyTrain"] / total["FullTrain"]
     print(f"end to end, {what}, {steps} steps, one thread: FullTrain {total['FullTrain']:.1f} s, TinyTrain "
           f"{total['TinyTrain']:.1f} s, TinyTrain without the prefix cache {total['TinyTrain, no cache']:.1f} s")

@@ -48,12 +48,12 @@ def method_schemes(model: str, backbone: Backbone, tinytrain_support: int = 25, 
     largest = list(schemes.released_sparse_update(model))[-1]
     # "NoUpdate" is the paper's "None" (a CSV reader would take the string None for a missing value)
     out = {"NoUpdate": schemes.no_update(), "FullTrain": schemes.full_train(sh),
-           "LastLayer": schemes.last_layer(sh), "BiasOnly": schemes.bias_only(sh), "TinyTL": schemes.tinytl(sh),
-           **{f"AdapterDrop-{p}%": schemes.adapter_drop(sh, p / 100) for p in (25, 50, 75)},
-           "SparseUpdate": schemes.sparse_update(model, largest, sh, weights),
-           # per sample it is FullTrain; its batch also holds the unlabelled queries
-           "Transductive": schemes.UpdateScheme("Transductive", schemes.full_train(sh).weights,
-                                                schemes.full_train(sh).biases)}
+           "LastLayer": schemes.last_layer(sh), "BiasOnly": schemes.bias_only(sh),
+           "SparseUpdate": schemes.sparse_update(model, largest, sh, weights)}
+    # methods whose scheme ignores the support set, as they run (Transductive: FullTrain's scheme
+    # per sample; its batch also holds the unlabelled queries)
+    for m in ("TinyTL", "AdapterDrop-25%", "AdapterDrop-50%", "AdapterDrop-75%", "Transductive"):
+        out[m] = methods.get(m).scheme(backbone, None, None, methods.Context(model))
     gains = searched_gains(model, profile) if backbone.feature_mix is None else None   # gains index the nomix convs
     if gains is not None:
         out["SparseUpdate (search)"] = sparse_search.evolve(sh, gains, MEMORY_KIB, conv_weights=weights)

@@ -24,7 +24,8 @@ class SparseUpdate(Method):
             if ctx.sparse_gains is None:
                 raise ValueError("SparseUpdate's search needs its contribution analysis: pass the table of "
                                  "adapt.sparse_gains(cfg, checkpoint) as Context.sparse_gains")
-            key = (ctx.model, ctx.memory_kib, id(ctx.sparse_gains))
+            # by content: an id() could be reused by another table after this one is freed
+            key = (ctx.model, ctx.memory_kib, ctx.sparse_gains.to_csv(index=False))
             if key not in _SEARCHED:
                 _SEARCHED[key] = sparse_search.evolve(shapes, ctx.sparse_gains, ctx.memory_kib,
                                                       conv_weights=conv_weights_of(backbone))
