@@ -15,14 +15,16 @@ schemes       UpdateScheme, the one currency: which weight slices and biases tra
 costs         analytic backward MACs and memory of a scheme
 sparse        the engine that trains exactly a scheme
 fisher, selection   TinyTrain: Fisher potential, budgeted layer/channel selection
-methods/      None, FullTrain, LastLayer, SparseUpdate, TinyTrain: each maps a task to a scheme
+methods/      Table 1's ten methods (and the ablations' Static): each maps a task to a scheme
 heads, finetune     cosine ProtoNet head; fine-tuning one task
-adapt         notebook 02's runner: config, backbones, LR choice, `run`
+adapt         notebook 02's runner: config, the plan per backbone, backbones, LR choice, `run`
+ablations     notebook 03's arms on 02's tasks: channels, Fisher choices, static, budgets
 taskrows      its per-task CSV store (resume, repair, set-aside archives); analysis: summaries
 measure       one measured step (FlopCounterMode, saved bytes); table2: notebook 04's table
 results       `write_table`: a CSV and its JSON sidecar; stats: mean and paired 95% CIs
 plots/        the figures: adaptation accuracy, layer choices, episode sizes, frozen
               accuracy, meta-training before/after and notebook 01's learning curves
-findings      what the committed tables say, as sentences (notebooks' last section, README)
+findings      what the committed tables say, as sentences (notebooks' last section)
+report        notebook 05: the paper's tables beside ours, the claims table, the README block
 params, reproduce, bench, kernelspec   notebook parameter checks, `make reproduce`, `make bench`
 """

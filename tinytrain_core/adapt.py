@@ -71,20 +71,23 @@ class AdaptConfig:
     fisher_path: str = "total"
     sparse_update: str = "search"                  # SparseUpdate: "search" or a released label ("99kb", ...)
     sparse_search: dict | None = None              # None: the profile's contribution-analysis settings
+    static_scheme: str | None = None               # Static: the frozen scheme (a `scheme_summary` string)
     seed: int = 0
+    variant: str = ""                              # "": rows in adapt/<model>/; else ablations/<model>/<variant>/
     cache: bool = True                             # exact prefix reuse (finetune.py); not in the key
     workers: int | None = None                     # processes, one domain each at a time; not in the key
 
     def resolved(self) -> "AdaptConfig":
         """A copy with every None filled in from the profile's `adapt` section."""
         s = profiles.settings(self.profile, "adapt", episodes=self.episodes, val_episodes=self.val_episodes,
-                              steps=self.steps, lrs=self.lrs, lr_scope=self.lr_scope,
-                              memory_kib=self.memory_kib, compute_macs=self.compute_macs, workers=self.workers,
+                              steps=self.steps, lrs=self.lrs, lr_scope=self.lr_scope, workers=self.workers,
                               sparse_search=self.sparse_search)
         c = AdaptConfig(**asdict(self))
-        for k in ("episodes", "val_episodes", "steps", "lr_scope", "memory_kib", "compute_macs", "workers",
-                  "sparse_search"):
+        for k in ("episodes", "val_episodes", "steps", "lr_scope", "workers", "sparse_search"):
             setattr(c, k, s[k])
+        kib, macs = profiles.budgets(self.model)
+        c.memory_kib = float(kib if self.memory_kib is None else self.memory_kib)
+        c.compute_macs = float(macs if self.compute_macs is None else self.compute_macs)
         c.lrs = tuple(float(x) for x in s["lrs"])
         c.checkpoints = self.checkpoints if self.checkpoints is not None else tuple(s["checkpoints"])
         if c.lr_scope not in LR_SCOPES:
@@ -100,6 +103,9 @@ class AdaptConfig:
             if ck not in checkpoints.CHECKPOINTS:
                 raise ValueError(f"unknown checkpoint {ck!r}; choose from {', '.join(checkpoints.CHECKPOINTS)}")
         return c
+
+    def out_dir(self) -> Path:
+        return taskrows.out_dir(self.profile, self.model, self.variant)
 
     def checkpoints_of(self, method: str) -> tuple[str, ...]:
         ck = self.checkpoints
@@ -119,14 +125,28 @@ class AdaptConfig:
     def key(self, method: str, checkpoint: str) -> str:
         """What a row of the arm depends on in the config, hashed (part of `row_key`). Pooled
         LRs depend on every domain of the run, so the domain list is part of it then."""
-        skip = ("methods", "episodes", "checkpoints", "cache", "workers") + (("domains",) if self.lr_scope == "domain" else ())
+        skip = ("methods", "episodes", "checkpoints", "cache", "workers", "variant") + (
+            ("domains",) if self.lr_scope == "domain" else ())
         if method != "SparseUpdate":
             skip += ("sparse_update", "sparse_search")
+        if method != "Static":
+            skip += ("static_scheme",)
         d = {k: v for k, v in asdict(self).items() if k not in skip}
         d.update(method=method, checkpoint=checkpoint, episode=self.episode_config().key())
         if self.lr_scope == "pooled":
             d["domains"] = sorted(self.domains)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def plan(profile: str, model: str) -> dict:
+    """The profile's plan for `model` (`adapt.models`): {"methods": [...], "checkpoints": ...},
+    the AdaptConfig fields that say which methods run from which checkpoints on that backbone."""
+    models = profiles.settings(profile, "adapt")["models"]
+    if model not in models:
+        raise ValueError(f"the {profile} profile has no adaptation plan for {model!r}; it plans "
+                         f"{', '.join(models)} (profiles.py, adapt.models), or pass methods= explicitly")
+    p = models[model]
+    return {"methods": list(p["methods"] or method_registry.names()), "checkpoints": p["checkpoints"]}
 
 
 # ---------------------------------------------------------------- backbones
@@ -229,7 +249,7 @@ def task_scheme(method, net, state, tensors, cfg: AdaptConfig, task_seed: int, c
         gains = _gains_of(cfg, checkpoint)
     ctx = method_registry.Context(cfg.model, cfg.memory_kib, cfg.compute_macs, cfg.channels, cfg.activation,
                                   fisher_path=cfg.fisher_path, sparse_update_label=cfg.sparse_update,
-                                  sparse_gains=gains, seed=task_seed)
+                                  sparse_gains=gains, static_scheme=cfg.static_scheme, seed=task_seed)
     net.load_state_dict(state)
     scheme, select_s = method.timed_scheme(net, xs, ys, ctx)
     shapes = net.conv_shapes()
@@ -255,7 +275,7 @@ def _task_seed(cfg, ep) -> int:
 # ---------------------------------------------------------------- SparseUpdate's offline search
 
 def gains_path(cfg: AdaptConfig, checkpoint: str) -> Path:
-    return taskrows.out_dir(cfg.profile, cfg.model) / "sparse_search" / f"{checkpoint}.csv"
+    return taskrows.out_dir(cfg.profile, cfg.model) / "sparse_search" / f"{checkpoint}.csv"   # shared by variants
 
 
 def _gains_key(cfg: AdaptConfig, nets: "Backbones", checkpoint: str) -> str:
@@ -370,7 +390,7 @@ class _Domain:
 
     def __init__(self, cfg: AdaptConfig, domain: str, nets: Backbones, manifest: str):
         self.cfg, self.domain, self.nets = cfg, domain, nets
-        self.path = taskrows.out_dir(cfg.profile, cfg.model) / f"{domain}.csv"
+        self.path = cfg.out_dir() / f"{domain}.csv"
         built = _domain_hash(domain, cfg.profile)
         self.infos = {a: _arm_info(cfg, a, nets, built, manifest) for a in cfg.arms()}
         self.done, self.present = taskrows.resume(self.path, self.infos)
@@ -438,7 +458,7 @@ def _domain_work(cfg: AdaptConfig, domain: str, split: str, chosen: dict, progre
     return domain
 
 
-def _each_domain(cfg: AdaptConfig, split: str, chosen: dict, progress: bool) -> None:
+def each_domain(cfg: AdaptConfig, split: str, chosen: dict, progress: bool) -> None:
     if cfg.workers <= 1:
         for d in cfg.domains:
             _domain_work(cfg, d, split, chosen, progress)
@@ -461,8 +481,8 @@ def run(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
     doms = [_Domain(cfg, d, nets, manifest) for d in cfg.domains]    # resume/repair every file first
     all_sparse_gains(cfg, progress)
     if len(cfg.lrs) > 1:
-        _each_domain(cfg, "val", {}, progress)
-    _each_domain(cfg, "test", choose_lrs(rows_of_run(cfg, "val"), cfg), progress)
+        each_domain(cfg, "val", {}, progress)
+    each_domain(cfg, "test", choose_lrs(rows_of_run(cfg, "val"), cfg), progress)
     del doms
     return rows_of_run(cfg, "test")
 
@@ -471,7 +491,7 @@ def rows_of_run(cfg: AdaptConfig, split: str = "test") -> pd.DataFrame:
     """The rows of `split` that `cfg` asks for (its arms, domains and first episodes); the files
     may hold more (other arms, more episodes from an earlier run)."""
     cfg = cfg.resolved()
-    rows = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains, split=split)
+    rows = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains, split=split, variant=cfg.variant)
     n = cfg.val_episodes if split == "val" else cfg.episodes
     mine = pd.Series(list(zip(rows.method, rows.checkpoint)), dtype=object).isin(cfg.arms())
     return rows[mine.values & (rows.episode < n).values].reset_index(drop=True)

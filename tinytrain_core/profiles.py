@@ -8,7 +8,8 @@
 
 Sections: `data` (sampler caps of the evaluation episodes, classes/images each builder keeps),
 `frozen` (notebook 00's frozen-feature check), `meta` (notebook 01's meta-training and
-before/after table), `adapt` (notebook 02's tasks), `costs` (notebook 04's measured steps).
+before/after table), `adapt` (notebook 02's tasks; `models`: which methods run from which
+checkpoints on each backbone), `ablations` (notebook 03), `costs` (notebook 04's measured steps).
 A rerun with unchanged values reuses checkpoints and rows: changing a value here retrains.
 """
 from __future__ import annotations
@@ -19,6 +20,25 @@ from .models import MODEL_NAMES
 # sample), chosen in notebooks/02_adapt.ipynb from a sweep where memory binds.
 MEMORY_KIB = 100.0
 COMPUTE_MACS = 8e6
+# The other two backbones: chosen the same way, from a sweep of 5 x 5 budgets (60-160 KiB x 4-12 M)
+# on 2 test support sets per default domain (meta checkpoint; Fisher pass and selection only, no
+# query is read; notebook 02's budget sweep recomputes a small version per model): the grid point
+# nearest mcunet's budgets scaled by the paper's Table 2 (mbv2 119 KiB / 6.0 M, proxyless 88 KiB /
+# 6.1 M) where both budgets bind, memory and compute each >= 98% spent. mbv2-w0.35: 120 KiB / 6 M
+# (99% / 99%). proxyless-w0.3 needs more compute per KiB: at 88 KiB / 6.1 M only compute binds
+# (memory 47-58% spent); 100 KiB / 12 M spends 99.8% / 98%.
+BUDGETS = {"mcunet-5fps": (MEMORY_KIB, COMPUTE_MACS), "mbv2-w0.35": (120.0, 6e6), "proxyless-w0.3": (100.0, 12e6)}
+
+
+def budgets(model: str) -> tuple[float, float]:
+    """(backward memory KiB, backward MACs per sample): TinyTrain's default budgets for `model`."""
+    return BUDGETS.get(model, (MEMORY_KIB, COMPUTE_MACS))
+
+
+# adapt.models: methods=None means Table 1's ten. META_ABLATION: the methods of the paper's
+# meta-training ablation (ablation_meta_training.csv), run from both checkpoints.
+META_ABLATION = ("None", "FullTrain", "LastLayer", "TinyTL", "SparseUpdate", "TinyTrain")
+BOTH = ("imagenet", "meta")
 
 SMOKE = {
     "data": {
@@ -33,12 +53,16 @@ SMOKE = {
                  val_every=3, val_episodes=4, eval_episodes=6, eval_shots=2, eval_queries=4,
                  scratch_steps=4, scratch_batch=32, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=2, val_episodes=1, steps=2, lrs=(0.0, 1e-3), lr_scope="domain",
-                  checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=1,
+                  checkpoints=("imagenet", "meta"), workers=1,
                   episode=dict(max_ways=3, min_ways=3, max_query_per_class=2, max_support=6,
                                max_support_per_class=2),
                   size_sweep=dict(supports=(3, 6), tasks=1, domains=(), checkpoint="imagenet", lr=1e-3),
                   budget_sweep_tasks=1,
-                  sparse_search=dict(tasks=1, steps=2, lr=1e-2, candidates="pointwise")),
+                  sparse_search=dict(tasks=1, steps=2, lr=1e-2, candidates="pointwise"),
+                  models={"mcunet-5fps": dict(methods=None, checkpoints=BOTH),
+                          "proxyless-w0.3": dict(methods=("None", "LastLayer", "SparseUpdate", "TinyTrain"),
+                                                 checkpoints=BOTH)}),
+    "ablations": dict(model="mcunet-5fps", checkpoint="meta", episodes=1, memory_kib=(60.0, 100.0, 160.0)),
     "costs": dict(measure_batch=1, measure_models=("mcunet-5fps",), measure_mix=False,
                   tinytrain_models=("mcunet-5fps",), tinytrain_support=10),
 }
@@ -47,13 +71,20 @@ SMOKE = {
 # (5 shots + 10 queries: the icons keep 10-16 images per class). lr 5e-4 from a quick test
 # (mcunet-5fps, 40 episodes, base-val gain over the ImageNet start on 30 paired episodes):
 # 5e-5 +5.6 +- 2.4, 5e-4 +6.7 +- 2.8, 2e-3 +2.4 +- 3.8 points.
-# adapt (P>M>F's recipe: 40 Adam steps on support + DiffAugment copy, LRs {0, 1e-4, 1e-3, 1e-2},
-# all ten methods of Table 1 from both checkpoints): one episode of the ten costs ~68 s on one
-# thread per checkpoint (Transductive 19 s, TinyTL and FullTrain 14 s each), so 5 test episodes
-# per domain and the LR pooled over domains from 1 validation episode each (9 per choice) is what
-# fits ~90 min on two 1-thread workers. Episodes are pure functions of their index, so raising
-# `episodes` resumes a run. sparse_search: SparseUpdate's contribution analysis (2 base-domain
-# validation tasks, 20 steps, the pointwise convs of the network's second half: ~4 min).
+# adapt (P>M>F's recipe: 40 Adam steps on support + DiffAugment copy, LRs {0, 1e-4, 1e-3}): one
+# episode of all ten methods costs ~65 s on one thread per checkpoint (Transductive 18 s, TinyTL
+# and FullTrain 13-14 s each), and `make reproduce` must fit 120 min with three backbones and the
+# ablations. So: 3 test episodes per domain (27 paired tasks per arm), the LR pooled over domains
+# from 1 validation episode each (9 per choice); 1e-2 left out of the grid (run 3d407a32 chose it
+# once, for SparseUpdate (imagenet), tied with 1e-3 at 68.8). `models` is the plan per backbone:
+# mcunet-5fps runs all ten methods in the paper's configuration (from ImageNet) and the six of the
+# paper's meta-training ablation from both checkpoints; mbv2/proxyless run None, LastLayer,
+# FullTrain and SparseUpdate from ImageNet and TinyTrain from both (paper's configuration + the
+# same-checkpoint comparison with FullTrain). Episodes are pure functions of their index, so
+# raising `episodes` resumes a run. sparse_search: SparseUpdate's contribution analysis (2
+# base-domain validation tasks, 20 steps, the pointwise convs of the network's second half).
+# ablations (notebook 03): mcunet-5fps from `meta`, the first 3 test episodes per domain (the
+# same tasks as 02), TinyTrain's / SparseUpdate's LR as 02 chose it, memory budgets in KiB.
 DEFAULT = {
     "data": {
         "episode": dict(max_ways=20, min_ways=5, max_query_per_class=10, max_support=100,
@@ -69,14 +100,19 @@ DEFAULT = {
                  weight_decay=0.05, warmup=20, schedule="cosine", augment="batched",
                  val_every=40, val_episodes=30, eval_episodes=40, eval_shots=5, eval_queries=10,
                  scratch_steps=400, scratch_batch=64, scratch_lr=2e-3, seed=0, init="imagenet"),
-    "adapt": dict(episodes=5, val_episodes=1, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="pooled",
-                  checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=2,
+    "adapt": dict(episodes=3, val_episodes=1, steps=40, lrs=(0.0, 1e-4, 1e-3), lr_scope="pooled",
+                  checkpoints=("imagenet", "meta"), workers=2,
                   episode=dict(max_ways=10, min_ways=5, max_query_per_class=10, max_support=15,
                                max_support_per_class=5),
                   size_sweep=dict(supports=(5, 15, 30), tasks=2, domains=("cjk", "signs"), checkpoint="imagenet",
                                   lr=1e-3),
                   budget_sweep_tasks=4,
-                  sparse_search=dict(tasks=2, steps=20, lr=1e-3, candidates="pointwise")),
+                  sparse_search=dict(tasks=2, steps=20, lr=1e-3, candidates="pointwise"),
+                  models={"mcunet-5fps": dict(methods=None, checkpoints={m: BOTH for m in META_ABLATION}),
+                          **{m: dict(methods=("None", "LastLayer", "FullTrain", "SparseUpdate", "TinyTrain"),
+                                     checkpoints={"TinyTrain": BOTH, "None": BOTH})
+                             for m in ("mbv2-w0.35", "proxyless-w0.3")}}),
+    "ablations": dict(model="mcunet-5fps", checkpoint="meta", episodes=3, memory_kib=(60.0, 100.0, 160.0)),
     "costs": dict(measure_batch=2, measure_models=MODEL_NAMES, measure_mix=True,
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }
@@ -96,11 +132,13 @@ PAPER = {
                  val_every=250, val_episodes=100, eval_episodes=200, eval_shots=5, eval_queries=15,
                  scratch_steps=20000, scratch_batch=128, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=200, val_episodes=5, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="domain",
-                  checkpoints=("imagenet", "meta"), memory_kib=MEMORY_KIB, compute_macs=COMPUTE_MACS, workers=2,
+                  checkpoints=("imagenet", "meta"), workers=2,
                   episode={},
                   size_sweep=dict(supports=(25, 100, 500), tasks=5, domains=(), checkpoint="imagenet", lr=1e-3),
                   budget_sweep_tasks=10,
-                  sparse_search=dict(tasks=10, steps=40, lr=1e-3, candidates="all")),
+                  sparse_search=dict(tasks=10, steps=40, lr=1e-3, candidates="all"),
+                  models={m: dict(methods=None, checkpoints=BOTH) for m in MODEL_NAMES}),
+    "ablations": dict(model="mcunet-5fps", checkpoint="meta", episodes=200, memory_kib=(60.0, 100.0, 160.0)),
     "costs": dict(measure_batch=4, measure_models=MODEL_NAMES, measure_mix=True,
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }

@@ -20,7 +20,7 @@ from .costs import scheme_costs
 from .measure import measure_step
 from .models import MODEL_NAMES, Backbone
 from .paths import results_dir, shared_dir
-from .profiles import MEMORY_KIB
+from .profiles import budgets
 
 VARIANTS = {"paper": True, "nomix": False}   # variant name -> feature_mix
 
@@ -56,14 +56,14 @@ def method_schemes(model: str, backbone: Backbone, tinytrain_support: int = 25, 
         out[m] = methods.get(m).scheme(backbone, None, None, methods.Context(model))
     gains = searched_gains(model, profile) if backbone.feature_mix is None else None   # gains index the nomix convs
     if gains is not None:
-        out["SparseUpdate (search)"] = sparse_search.evolve(sh, gains, MEMORY_KIB, conv_weights=weights)
+        out["SparseUpdate (search)"] = sparse_search.evolve(sh, gains, budgets(model)[0], conv_weights=weights)
     if not tinytrain:
         return out
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(tinytrain_support, 3, 128, 128, generator=g) * 2 - 1
     y = torch.arange(tinytrain_support) % 5
     out["TinyTrain"] = methods.get("TinyTrain").scheme(copy.deepcopy(backbone), x, y,
-                                                       methods.Context(model))
+                                                       methods.Context(model, *budgets(model)))
     return out
 
 

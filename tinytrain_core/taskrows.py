@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ COLUMNS = ["split", "domain", "episode", "ways", "shots", "queries", "method", "
            "backward_macs", "backward_kib", "select_s", "train_s", "n_layers", "scheme"]
 FIELDS = COLUMNS + ["key"]           # a results CSV; the frames we return leave `key` out
 REQUIRED = ("domain", "episode", "method", "accuracy")
+VARIANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,80}")
 
 
 def arm(row) -> tuple[str, str]:
@@ -49,8 +51,11 @@ def identity(row) -> tuple:
     return split, int(row["episode"]), row["method"], row["checkpoint"], lr
 
 
-def out_dir(profile: str, model: str) -> Path:
-    d = results_dir(profile) / "adapt" / model
+def out_dir(profile: str, model: str, variant: str = "") -> Path:
+    """adapt/<model>/ (notebook 02), or ablations/<model>/<variant>/ for an ablation arm (03)."""
+    if variant and not VARIANT.fullmatch(variant):
+        raise ValueError(f"variant {variant!r}: use letters, digits, '.', '_' and '-' only")
+    d = results_dir(profile) / ("ablations" if variant else "adapt") / model / variant
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -259,10 +264,10 @@ class RowWriter:
             self.fh.close()
 
 
-def load_rows(profile: str, model: str, domains=None, split: str | None = "test") -> pd.DataFrame:
+def load_rows(profile: str, model: str, domains=None, split: str | None = "test", variant: str = "") -> pd.DataFrame:
     """The rows of `split` ("test", "val"; None: both) of every domain's results CSV (or of
     `domains`); archives of set-aside rows and the other tables in the folder are not rows."""
-    d = out_dir(profile, model)
+    d = out_dir(profile, model, variant)
     return rows_in([d / f"{x}.csv" for x in domains] if domains else row_files(d), split)
 
 

@@ -8,6 +8,7 @@ from .fulltrain import FullTrain
 from .lastlayer import LastLayer
 from .none import NoUpdate
 from .sparseupdate import SparseUpdate
+from .static import Static
 from .tinytl import TinyTL
 from .tinytrain import TinyTrain
 from .transductive import Transductive
@@ -26,8 +27,13 @@ for _cls in (NoUpdate, FullTrain, LastLayer, TinyTL, AdapterDrop25, AdapterDrop5
     register(_cls)
 
 
+TABLE1 = tuple(REGISTRY)
+register(Static)      # an ablation arm (notebook 03), not one of Table 1's methods
+
+
 def names() -> list[str]:
-    return list(REGISTRY)
+    """Table 1's ten methods, in its order (`get` knows the ablation arms too)."""
+    return list(TABLE1)
 
 
 def get(name: str) -> Method:

@@ -30,6 +30,7 @@ class Context:
     fisher_chunk: int = 25
     sparse_update_label: str | None = None       # SparseUpdate: "search", a released label, None: the largest
     sparse_gains: object = None                  # SparseUpdate "search": its contribution analysis (a DataFrame)
+    static_scheme: str | None = None             # Static: the frozen scheme, as `adapt.scheme_summary` writes it
     seed: int = 0
 
 

@@ -8,12 +8,15 @@ episode_sizes     ways, support and query sizes of the sampled episodes, per dom
 frozen_accuracy   frozen-feature accuracy per domain: is there room for adaptation?       (:mod:`.data`)
 meta_training     frozen-feature accuracy before vs after meta-training, and the change   (:mod:`.meta`)
 plot_curves       notebook 01's meta-training learning curves, saved under figures/<profile>/  (:mod:`.meta`)
+ablation_channels accuracy per channel criterion against the memory budget          (:mod:`.ablations`)
+pareto            accuracy against backward memory and compute per method           (:mod:`.ablations`)
 
 The numbers behind them: :func:`stratified_mean_ci`, :func:`paired_differences`,
 :func:`layer_choice_table`, :func:`episode_stats_from_rows`.
 """
 from __future__ import annotations
 
+from .ablations import ablation_channels, pareto
 from .adapt import adapt_accuracy, layer_choice_table, layer_choices, lr_curves, parse_scheme
 from .common import (AVERAGE, DOMAIN_ORDER, METHOD_ORDER, Z95, domain_order, method_order, method_palette,
                      paired_differences, read_adapt_rows, stratified_mean_ci)
@@ -26,4 +29,5 @@ __all__ = [
     "stratified_mean_ci", "paired_differences", "parse_scheme", "layer_choice_table",
     "episode_stats_from_rows",
     "adapt_accuracy", "layer_choices", "lr_curves", "episode_sizes", "frozen_accuracy", "meta_training", "plot_curves",
+    "ablation_channels", "pareto",
 ]
