@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from . import adapt, analysis, profiles
+from .findings import verdict
 from .paths import shared_dir
 from .stats import stratified_mean_ci
 
@@ -206,8 +207,6 @@ def _paper(name: str) -> pd.DataFrame | None:
 def sentences(paired: pd.DataFrame, meta: pd.DataFrame | None = None) -> list[str]:
     """The ablations in words: each comparison's stratified mean ± 95% t CI and whether the CI
     excludes 0 (better / worse / no clear difference)."""
-    def verdict(m, c):
-        return "better" if m - c > 0 else "worse" if m + c < 0 else "no clear difference"
     avg = paired[paired.domain == "average"]
     lines = []
     for abl, g in avg.groupby("ablation", sort=False):

@@ -9,6 +9,7 @@ difference".
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 
@@ -32,11 +33,13 @@ def figure(name: str, profile: str = "default"):
     return path if path.is_file() else None
 
 
-def _pm(mean: float, ci: float) -> str:
-    return f"{mean:+.1f} ± {ci:.1f}"
+def pm(mean: float, ci: float) -> str:
+    """'+1.2 ± 0.3' (a difference and its 95% CI, one decimal); '(no CI)' when there is none."""
+    return f"{mean:+.1f} ± {ci:.1f}" if not math.isnan(ci) else f"{mean:+.1f} (no CI)"
 
 
-def _verdict(mean: float, ci: float) -> str:
+def verdict(mean: float, ci: float) -> str:
+    """better / worse / no clear difference: whether the 95% CI of a difference excludes 0."""
     if mean - ci > 0:
         return "better"
     if mean + ci < 0:
@@ -62,7 +65,7 @@ def frozen(domains: pd.DataFrame, chance: float = 20.0, ceiling: float = 95.0) -
 
 def meta_training(paired: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """(domain x model table of `meta - imagenet` with CIs, sentences on where it helps/hurts)."""
-    p = paired.assign(cell=[f"{_pm(d, c)}" + ("" if v != "no clear change" else " (n.s.)")
+    p = paired.assign(cell=[f"{pm(d, c)}" + ("" if v != "no clear change" else " (n.s.)")
                             for d, c, v in zip(paired.delta, paired.ci95, paired.verdict)])
     p["row"] = p.domain + " " + p.split
     wide = p.pivot_table(index="row", columns="model", values="cell", aggfunc="first", sort=False)
@@ -71,7 +74,7 @@ def meta_training(paired: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         hit = p[p.verdict == verdict]
         for domain, g in hit.groupby("row", sort=False):
             lines.append(f"meta-training {verdict} on {domain} for {len(g)} of {p.model.nunique()} "
-                         f"backbones ({', '.join(f'{m} {_pm(d, c)}' for m, d, c in zip(g.model, g.delta, g.ci95))}).")
+                         f"backbones ({', '.join(f'{m} {pm(d, c)}' for m, d, c in zip(g.model, g.delta, g.ci95))}).")
     n_ns = (p.verdict == "no clear change").sum()
     lines.append(f"{n_ns} of {len(p)} (domain, backbone) pairs show no clear change (CI includes 0).")
     return wide, lines
@@ -93,7 +96,7 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
              + "; ".join(f"{m} ({c}) {r:.1f} ± {ci:.1f}" for m, c, r, ci in
                          zip(avg.method, avg.checkpoint, avg.accuracy, avg.ci95))]
     for _, r in pav[pav.comparison.isin([c[0] for c in analysis.COMPARISONS[:3]])].iterrows():
-        lines.append(f"{r.comparison}: {_pm(r['mean'], r['ci95'])} points ({_verdict(r['mean'], r['ci95'])}).")
+        lines.append(f"{r.comparison}: {pm(r['mean'], r['ci95'])} points ({verdict(r['mean'], r['ci95'])}).")
     groups = [(f"TinyTrain − each method, both from {c}", lambda x, c=c: x.startswith("TinyTrain − ")
                and x.endswith(f" ({c})") and "None" not in x, lambda x: x.split(" − ")[1].split(" (")[0])
               for c in ("meta", "imagenet")]
@@ -106,15 +109,15 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for title, pick, name in groups:
         g = pav[pav.comparison.map(pick)]
         if len(g):
-            lines.append(f"{title}: " + "; ".join(f"{name(c)} {_pm(m, ci)} ({_verdict(m, ci)})"
+            lines.append(f"{title}: " + "; ".join(f"{name(c)} {pm(m, ci)} ({verdict(m, ci)})"
                                                   for c, m, ci in zip(g.comparison, g["mean"], g.ci95)) + ".")
     loo = analysis.leave_one_out(rows)
     for comp in (analysis.HEADLINE, analysis.COMPARISONS[2][0]):
         g = loo[loo.comparison == comp] if len(loo) else loo
         if len(g):
             lo, hi = g.loc[g["mean"].idxmin()], g.loc[g["mean"].idxmax()]
-            lines.append(f"Leaving one domain out, {comp.split(':')[0]} ranges from {_pm(lo['mean'], lo.ci95)} "
-                         f"(without {lo.left_out}) to {_pm(hi['mean'], hi.ci95)} (without {hi.left_out}).")
+            lines.append(f"Leaving one domain out, {comp.split(':')[0]} ranges from {pm(lo['mean'], lo.ci95)} "
+                         f"(without {lo.left_out}) to {pm(hi['mean'], hi.ci95)} (without {hi.left_out}).")
     per = pairs[(pairs.comparison == analysis.HEADLINE) & (pairs.domain != "average")]
     if len(per):
         wins = [d for d, m, c in zip(per.domain, per["mean"], per.ci95) if m - c > 0]

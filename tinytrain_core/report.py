@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, findings, taskrows
+from . import analysis, findings, methods, taskrows
 from .data.domains import BUILTIN, FIXTURE
 from .models import MODEL_NAMES
 from .paths import figures_dir, results_dir, shared_dir
@@ -142,10 +142,6 @@ def _sorted(t: pd.DataFrame) -> pd.DataFrame:
     return t.assign(**ranks).sort_values(list(ranks), kind="stable").drop(columns=list(ranks)).reset_index(drop=True)
 
 
-def _config_checkpoint(method: str) -> str:
-    return "meta" if method == "TinyTrain" else "imagenet"
-
-
 def stands_in_for(domain: str) -> str:
     """What one of our domains stands in for (data.domains), in words."""
     return "Meta-Dataset average" if domain == AVG else {**BUILTIN, **FIXTURE}.get(domain, ("", "?"))[1]
@@ -166,7 +162,7 @@ def table1(inp: Inputs) -> pd.DataFrame:
         ours = list(s.method.unique()) if a else []
         theirs = list(p[p.model == model].method.unique()) if p is not None else []
         for method in method_order(ours + theirs):
-            ck = _config_checkpoint(method)
+            ck = methods.get(method).default_checkpoint
             for domain in domain_order(s.domain.unique()) if a else [AVG]:
                 names = PAPER_DOMAINS.get(domain, ())
                 vals = [v for v in (_get(p, "top1_percent", model=model, method=method, domain=d) for d in names)
@@ -215,7 +211,7 @@ def end_to_end(inp: Inputs) -> pd.DataFrame | None:
     for model, a in inp.adapt.items():
         s = a["summary"]
         for method in method_order(s.method.unique()):
-            arm = dict(method=method, checkpoint=_config_checkpoint(method))
+            arm = dict(method=method, checkpoint=methods.get(method).default_checkpoint)
             if math.isnan(_get(s, "task_s", domain=AVG, **arm)):
                 continue
             dom = s[(s.method == method) & (s.checkpoint == arm["checkpoint"]) & (s.domain != AVG)]
@@ -281,10 +277,6 @@ def ablation_dynamic_static(inp: Inputs) -> pd.DataFrame | None:
 
 # ---------------------------------------------------------------- the claims
 
-def _pm(mean: float, ci: float) -> str:
-    return f"{mean:+.1f} ± {ci:.1f}" if not math.isnan(ci) else f"{mean:+.1f} (no CI)"
-
-
 def _claim(key, part, model, evidence, source, mean=NAN, ci95=NAN, n=NAN, paper=NAN, numbers="", v=None):
     v = v or verdict(mean, ci95)
     if v == "not run":
@@ -300,7 +292,7 @@ def _x(ratio: float) -> str:
 
 
 def _diff_text(r) -> str:
-    return f"{_pm(r['mean'], r['ci95'])} points over {int(r['n'])} tasks in {int(r['n_strata'])} domains"
+    return f"{findings.pm(r['mean'], r['ci95'])} points over {int(r['n'])} tasks in {int(r['n_strata'])} domains"
 
 
 def _adapt_part(inp, key, part, model, label, paper_value, kib=False) -> dict:
@@ -504,7 +496,7 @@ def claims_markdown(c: pd.DataFrame) -> str:
     lines = ["| claim | part | model | evidence | ours | paper | verdict |", "|---|---|---|---|---|---|---|"]
     for r in ran.itertuples():
         cost = r.source == "table2_costs.csv"
-        ours = _x(r.mean) if cost else f"{_pm(r.mean, r.ci95)} (n={int(r.n)})"
+        ours = _x(r.mean) if cost else f"{findings.pm(r.mean, r.ci95)} (n={int(r.n)})"
         theirs = "" if math.isnan(r.paper) else _x(r.paper) if cost else f"{r.paper:+.1f}"
         lines.append(f"| {r.claim[:3]} | {r.part} | {r.model} | {r.evidence} | {ours} | {theirs} | {r.verdict} |")
     for model, g in c[c.verdict == "not run"].groupby("model", sort=False):
