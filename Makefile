@@ -19,10 +19,10 @@ export TINYTRAIN_WEIGHTS_DIR := $(SHARED_WEIGHTS)
 endif
 endif
 
-.PHONY: help setup weights data fixture domain reproduce compare notebooks test unit nbval bench lint clean
+.PHONY: help setup weights data fixture domain reproduce compare notebooks test unit nbval bench throughput lint clean
 
 help: ## show this help
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  PROFILE=smoke|default|paper (now: $(PROFILE))"
 
 setup: $(VENV)/.installed ## create .venv (Python 3.11) with the pinned dependencies and the Jupyter kernel
@@ -52,6 +52,19 @@ domain: setup ## turn a folder of class subfolders into a domain: make domain SR
 	@test -n "$$SRC" -a -n "$$NAME" || { echo "usage: make domain SRC=path/to/folder NAME=name [FORCE=1]"; exit 2; }
 	$(PY) -m tinytrain_core.data domain --src "$$SRC" --name "$$NAME" $(if $(FORCE),--force)
 
+# The paper's real data (tinytrain_core/data/convert.py). Paths and options reach the shell as
+# environment variables, as for `domain`. Either path may be left out; what is already
+# converted is skipped unless FORCE=1, so an interrupted run resumes.
+.PHONY: metadataset
+metadataset: export RECORDS := $(value RECORDS)
+metadataset: export MINI := $(value MINI)
+metadataset: export SOURCES := $(value SOURCES)
+metadataset: export MAX_PER_CLASS := $(value MAX_PER_CLASS)
+metadataset: setup ## convert the real Meta-Dataset (RECORDS=path to its records root) and MiniImageNet (MINI=path) into domains for PROFILE=paper [SOURCES=a,b MAX_PER_CLASS=N FORCE=1]
+	@test -n "$$RECORDS$$MINI" || { echo "usage: make metadataset RECORDS=path/to/records MINI=path/to/miniimagenet [SOURCES=a,b] [MAX_PER_CLASS=N] [FORCE=1]"; exit 2; }
+	@if [ -n "$$RECORDS" ]; then $(PY) -m tinytrain_core.data convert-md --records "$$RECORDS" $${SOURCES:+--sources "$$SOURCES"} $${MAX_PER_CLASS:+--max-per-class "$$MAX_PER_CLASS"} $(if $(FORCE),--force); fi
+	@if [ -n "$$MINI" ]; then $(PY) -m tinytrain_core.data convert-mini --src "$$MINI" $(if $(FORCE),--force); fi
+
 reproduce: setup weights data ## run every numbered notebook in order for PROFILE (resumes an interrupted run; FRESH=1 starts over), then compare with the committed tables
 	$(PY) -m tinytrain_core.reproduce --profile $(PROFILE) $(if $(FRESH),--fresh)
 
@@ -71,6 +84,9 @@ nbval: setup fixture
 
 bench: setup ## print speed ratios measured in one run (sparse vs full training step, selection share)
 	$(PY) -m tinytrain_core.bench
+
+throughput: setup ## tasks per second, one task per launch vs batched (batched.py), and the paper grid's projected hours; CUDA when present
+	$(PY) -m tinytrain_core.bench_batched
 
 lint: setup ## static checks (ruff)
 	$(VENV)/bin/ruff check tinytrain_core tests

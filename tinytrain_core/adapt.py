@@ -18,6 +18,11 @@ finds at TinyTrain's memory budget, from a contribution analysis on the base dom
 episodes per checkpoint (`sparse_gains`, the profile's `sparse_search` settings), kept in
 `results/<profile>/adapt/<model>/sparse_search/<checkpoint>.csv` under a key of its inputs.
 
+Engines (`engine`): one process per domain ("processes", `workers` of them), or the same run cut
+into idempotent shards run in this process ("local") or on Ray ("ray"; `shards.py`). With
+`batch_tasks` > 1 the batchable tasks of an arm train K per launch (`batched.py`, for a GPU;
+equal to one at a time within float rounding, so it is part of the rows' key).
+
 Rows go to `results/<profile>/adapt/<model>/<domain>.csv` one task at a time (`taskrows.py`).
 Each row carries a `key` (`row_key`): a hash of the arm's config, the *content* of the
 checkpoint its backbone loaded and the build of the domain. A rerun skips the rows already
@@ -41,6 +46,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoints, data, methods as method_registry, profiles, sparse_search, taskrows
 from .costs import scheme_costs
+from .batched import batchable, fine_tune_many
 from .finetune import initial_state, query_accuracy, run_task
 from .results import read_json, sidecar_path, write_table
 from .runtime import CL, device, one_thread
@@ -48,6 +54,7 @@ from .weights import SHA256
 
 
 LR_SCOPES = ("domain", "pooled")
+ENGINES = ("processes", "local", "ray")    # adapt.run's per-domain processes; shards.py's local / Ray
 
 
 @dataclass
@@ -76,20 +83,28 @@ class AdaptConfig:
     variant: str = ""                              # "": rows in adapt/<model>/; else ablations/<model>/<variant>/
     cache: bool = True                             # exact prefix reuse (finetune.py); not in the key
     workers: int | None = None                     # processes, one domain each at a time; not in the key
+    batch_tasks: int | None = None                 # > 1: an arm's tasks trained K at a time (batched.py; in the key)
+    engine: str | None = None                      # ENGINES; None: the profile's; not in the key
 
     def resolved(self) -> "AdaptConfig":
         """A copy with every None filled in from the profile's `adapt` section."""
         s = profiles.settings(self.profile, "adapt", episodes=self.episodes, val_episodes=self.val_episodes,
                               steps=self.steps, lrs=self.lrs, lr_scope=self.lr_scope, workers=self.workers,
-                              sparse_search=self.sparse_search)
+                              sparse_search=self.sparse_search, engine=self.engine,
+                              batch_tasks=self.batch_tasks)
         c = AdaptConfig(**asdict(self))
-        for k in ("episodes", "val_episodes", "steps", "lr_scope", "workers", "sparse_search"):
+        for k in ("episodes", "val_episodes", "steps", "lr_scope", "workers", "sparse_search", "engine",
+                  "batch_tasks"):
             setattr(c, k, s[k])
         kib, macs = profiles.budgets(self.model)
         c.memory_kib = float(kib if self.memory_kib is None else self.memory_kib)
         c.compute_macs = float(macs if self.compute_macs is None else self.compute_macs)
         c.lrs = tuple(float(x) for x in s["lrs"])
         c.checkpoints = self.checkpoints if self.checkpoints is not None else tuple(s["checkpoints"])
+        if not isinstance(c.batch_tasks, int) or c.batch_tasks < 1:
+            raise ValueError(f"batch_tasks must be an integer >= 1, not {c.batch_tasks!r}")
+        if c.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {c.engine!r}")
         if c.lr_scope not in LR_SCOPES:
             raise ValueError(f"lr_scope must be one of {', '.join(LR_SCOPES)}, not {c.lr_scope!r}")
         if c.domains is None:
@@ -125,8 +140,8 @@ class AdaptConfig:
     def key(self, method: str, checkpoint: str) -> str:
         """What a row of the arm depends on in the config, hashed (part of `row_key`). Pooled
         LRs depend on every domain of the run, so the domain list is part of it then."""
-        skip = ("methods", "episodes", "checkpoints", "cache", "workers", "variant") + (
-            ("domains",) if self.lr_scope == "domain" else ())
+        skip = ("methods", "episodes", "checkpoints", "cache", "workers", "engine", "variant") + (
+            ("domains",) if self.lr_scope == "domain" else ()) + (("batch_tasks",) if (self.batch_tasks or 1) <= 1 else ())
         if method != "SparseUpdate":
             skip += ("sparse_update", "sparse_search")
         if method != "Static":
@@ -366,31 +381,38 @@ def _arm_info(cfg: AdaptConfig, arm: tuple, nets: Backbones, built: str, manifes
 def choose_lrs(val: pd.DataFrame, cfg: AdaptConfig) -> dict:
     """{(domain, method, checkpoint): lr} from validation rows: the argmax over `cfg.lrs` of the
     mean accuracy (lr_scope "domain") or of the mean over domains of per-domain means ("pooled");
-    ties go to the earlier LR of `lrs`. Arms without validation rows (lr 0 only) are absent."""
+    ties go to the earlier LR of `lrs`. A domain of the run without validation rows (no
+    validation classes: Meta-Dataset's Traffic Sign) gets the pooled choice of the domains that
+    have them. Arms without validation rows (lr 0 only) are absent."""
     if not len(val):
         return {}
     per = val.groupby(["method", "checkpoint", "domain", "lr"]).accuracy.mean().reset_index()
     out = {}
     for (m, ck), g in per.groupby(["method", "checkpoint"]):
-        if cfg.lr_scope == "pooled":
-            pooled = g.groupby("lr").accuracy.mean()
-            scores = {d: pooled for d in g.domain.unique()}
-        else:
-            scores = {d: gd.set_index("lr").accuracy for d, gd in g.groupby("domain")}
+        pooled = g.groupby("lr").accuracy.mean()
+        scores = {d: pooled for d in [*(cfg.domains or []), *g.domain.unique()]}
+        if cfg.lr_scope == "domain":
+            scores.update({d: gd.set_index("lr").accuracy for d, gd in g.groupby("domain")})
         for d, sc in scores.items():
             tried = [lr for lr in cfg.lrs if lr in sc.index]
             out[(d, m, ck)] = max(tried, key=lambda lr: (sc[lr], -cfg.lrs.index(lr)))
     return out
 
 
+def has_validation(cfg: AdaptConfig, domain: str) -> bool:
+    """Does `domain` have enough validation classes for an episode (min_ways with >= 2 images)?"""
+    d = data.load_domain(domain, cfg.profile)
+    return sum(d.n_images(c, "val") >= 2 for c in d.classes("val")) >= cfg.episode_config().min_ways
+
+
 # ---------------------------------------------------------------- the run
 
-class _Domain:
+class DomainRun:
     """One domain's results CSV during a run: resumed once, then appended row by row."""
 
-    def __init__(self, cfg: AdaptConfig, domain: str, nets: Backbones, manifest: str):
+    def __init__(self, cfg: AdaptConfig, domain: str, nets: Backbones, manifest: str, path: Path | None = None):
         self.cfg, self.domain, self.nets = cfg, domain, nets
-        self.path = cfg.out_dir() / f"{domain}.csv"
+        self.path = path or cfg.out_dir() / f"{domain}.csv"      # a shard's own file (shards.py)
         built = _domain_hash(domain, cfg.profile)
         self.infos = {a: _arm_info(cfg, a, nets, built, manifest) for a in cfg.arms()}
         self.done, self.present = taskrows.resume(self.path, self.infos)
@@ -403,20 +425,25 @@ class _Domain:
     def write(self, out, ep, split: str, arm: tuple, lr: float, result: dict):
         row = dict(split=split, domain=self.domain, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
                    queries=len(ep.query), method=arm[0], checkpoint=arm[1], lr=lr, **result)
-        key = self.infos[arm]["key"]
-        out.write({**row, "key": key})
+        self.add(out, {**row, "key": self.infos[arm]["key"]})
+
+    def add(self, out, row: dict):
+        """Append a keyed row (a fresh result, or a shard's row being merged)."""
+        out.write(row)
         self.done.add(taskrows.identity(row))
-        if key not in self.present:     # the sidecar follows the first row of a key
-            self.present.add(key)
+        if row["key"] not in self.present:     # the sidecar follows the first row of a key
+            self.present.add(row["key"])
             taskrows.write_sidecar(self.path, self.domain, self.present, self.infos)
 
     def run(self, split: str, jobs: list, progress: bool):
         """jobs: (episode, arm, lr) still to do, episode-major (one episode's tensors at a time).
-        A scheme is computed once per (episode, arm) and reused for every LR tried."""
+        A scheme is computed once per (episode, arm) and reused for every LR tried. With
+        `batch_tasks` > 1 the batchable tasks of an arm are held back and trained K at a time
+        (`batched.fine_tune_many`); the rest run one by one as before."""
         cfg = self.cfg
         with contextlib.closing(taskrows.RowWriter(self.path)) as out, \
                 tqdm(total=len(jobs), desc=f"{cfg.model} {self.domain} {split}", disable=not progress) as bar:
-            tensors, schemes, untrained = None, {}, {}
+            tensors, schemes, untrained, held = None, {}, {}, {}
             for ep, arm, lr in jobs:
                 if tensors is None or tensors[0] is not ep:
                     tensors, schemes, untrained = (ep, data.episode_tensors(ep, channels_last=True)), {}, {}
@@ -431,9 +458,34 @@ class _Domain:
                 else:
                     if arm not in schemes:
                         schemes[arm] = task_scheme(method, net, state, tensors[1], cfg, seed, arm[1])
+                    if cfg.batch_tasks > 1 and batchable(method, schemes[arm][0]):
+                        held.setdefault(arm, []).append((ep, lr, tensors[1], schemes[arm], seed))
+                        if len(held[arm]) == cfg.batch_tasks:
+                            self._flush(out, split, arm, held.pop(arm), bar)
+                        continue
                     result = adapt_task(method, net, state, tensors[1], cfg, lr, seed, schemes[arm])
                 self.write(out, ep, split, arm, lr, result)
                 bar.update(1)
+            for arm, tasks in held.items():
+                self._flush(out, split, arm, tasks, bar)
+
+    def _flush(self, out, split: str, arm: tuple, tasks: list, bar):
+        """Train held tasks of one arm as one batch and write their rows."""
+        net, state = self.nets.get(arm[1])
+        res = fine_tune_many(net, state, [t[3][0] for t in tasks], [t[2] for t in tasks], self.cfg.steps,
+                             [t[1] if method_registry.get(arm[0]).trains else 0.0 for t in tasks],
+                             [t[4] for t in tasks])
+        for (ep, lr, _, (_, fields), _), r in zip(tasks, res):
+            self.write(out, ep, split, arm, lr, dict(accuracy=r.accuracy, train_s=round(r.train_s, 4), **fields))
+            bar.update(1)
+
+
+def lr_of(cfg: AdaptConfig, domain: str, arm: tuple, chosen: dict) -> float:
+    """The test LR of `arm` on `domain`: 0 for a method that does not train, the only LR when
+    `lrs` has one, else validation's choice (`choose_lrs`)."""
+    if not method_registry.get(arm[0]).trains:
+        return 0.0
+    return cfg.lrs[0] if len(cfg.lrs) == 1 else chosen[(domain, *arm)]
 
 
 def _domain_work(cfg: AdaptConfig, domain: str, split: str, chosen: dict, progress: bool) -> str:
@@ -442,18 +494,17 @@ def _domain_work(cfg: AdaptConfig, domain: str, split: str, chosen: dict, progre
     depend on the number of workers, and two busy threads do not spin against a second process
     (measured here: 2 threads beside one other busy process, a FullTrain step 25x slower)."""
     torch.set_num_threads(1)
-    dom = _Domain(cfg, domain, Backbones(cfg), data.manifest_hash(cfg.profile))
+    dom = DomainRun(cfg, domain, Backbones(cfg), data.manifest_hash(cfg.profile))
+    if split == "val" and not has_validation(cfg, domain):
+        print(f"{domain}: no validation classes; its LR is the pooled choice of the other domains")
+        return domain
     if split == "val":
         trainable = [a for a in cfg.arms() if method_registry.get(a[0]).trains]
         jobs = [(ep, a, lr) for ep in dom.episodes("val", cfg.val_episodes) for a in trainable
                 for lr in cfg.lrs if ("val", ep.index, *a, lr) not in dom.done]
     else:
-        def lr_of(arm):
-            if not method_registry.get(arm[0]).trains:
-                return 0.0
-            return cfg.lrs[0] if len(cfg.lrs) == 1 else chosen[(domain, *arm)]
-        jobs = [(ep, a, lr_of(a)) for ep in dom.episodes("test", cfg.episodes) for a in cfg.arms()
-                if ("test", ep.index, *a, None) not in dom.done]
+        jobs = [(ep, a, lr_of(cfg, domain, a, chosen)) for ep in dom.episodes("test", cfg.episodes)
+                for a in cfg.arms() if ("test", ep.index, *a, None) not in dom.done]
     dom.run(split, jobs, progress)
     return domain
 
@@ -474,11 +525,15 @@ def each_domain(cfg: AdaptConfig, split: str, chosen: dict, progress: bool) -> N
 def run(cfg: AdaptConfig, progress: bool = True) -> pd.DataFrame:
     """Validation rows of every trainable arm at every LR, the LR choice, then every arm on the
     same fixed test episodes of every domain; returns the test rows. With `workers` > 1 the
-    domains are shared out over that many processes (identical rows: one thread each)."""
+    domains are shared out over that many processes (identical rows: one thread each). Engine
+    "local" or "ray": the same run cut into shards (`shards.run`)."""
     cfg = cfg.resolved()
+    if cfg.engine != "processes":
+        from . import shards
+        return shards.run(cfg, cfg.engine, progress=progress)
     nets = Backbones(cfg)
     manifest = data.manifest_hash(cfg.profile)
-    doms = [_Domain(cfg, d, nets, manifest) for d in cfg.domains]    # resume/repair every file first
+    doms = [DomainRun(cfg, d, nets, manifest) for d in cfg.domains]    # resume/repair every file first
     all_sparse_gains(cfg, progress)
     if len(cfg.lrs) > 1:
         each_domain(cfg, "val", {}, progress)

@@ -114,8 +114,11 @@ def known_domains(profile: str) -> list[str]:
 
 def expected_domains(profile: str) -> list[str]:
     """What a profile needs when a notebook names no domains: the fixture domains for smoke,
-    every built-in domain for default and paper."""
-    return list(data.FIXTURE if check_profile(profile) == "smoke" else data.BUILTIN)
+    every built-in domain for default, and for paper the converted real data when it is there
+    (`data.domains.real_domains`), else every built-in domain."""
+    if check_profile(profile) == "smoke":
+        return list(data.FIXTURE)
+    return (profile == "paper" and data.domains.real_domains()) or list(data.BUILTIN)
 
 
 def _has_classes(name: str, profile: str) -> bool:

@@ -9,7 +9,8 @@
 Sections: `data` (sampler caps of the evaluation episodes, classes/images each builder keeps),
 `frozen` (notebook 00's frozen-feature check), `meta` (notebook 01's meta-training and
 before/after table), `adapt` (notebook 02's tasks; `models`: which methods run from which
-checkpoints on each backbone), `ablations` (notebook 03), `costs` (notebook 04's measured steps).
+checkpoints on each backbone; `engine`, `shards`, `batch_tasks`: how the run is executed,
+`shards.py`, `batched.py`), `ablations` (notebook 03), `costs` (notebook 04's measured steps).
 A rerun with unchanged values reuses checkpoints and rows: changing a value here retrains.
 """
 from __future__ import annotations
@@ -53,7 +54,8 @@ SMOKE = {
                  val_every=3, val_episodes=4, eval_episodes=6, eval_shots=2, eval_queries=4,
                  scratch_steps=4, scratch_batch=32, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=2, val_episodes=1, steps=2, lrs=(0.0, 1e-3), lr_scope="domain",
-                  checkpoints=("imagenet", "meta"), workers=1,
+                  checkpoints=("imagenet", "meta"), workers=1, engine="processes", batch_tasks=1,
+                  shards=dict(episodes=1, gpus=0.0),
                   episode=dict(max_ways=3, min_ways=3, max_query_per_class=2, max_support=6,
                                max_support_per_class=2),
                   size_sweep=dict(supports=(3, 6), tasks=1, domains=(), checkpoint="imagenet", lr=1e-3),
@@ -101,7 +103,8 @@ DEFAULT = {
                  val_every=40, val_episodes=30, eval_episodes=40, eval_shots=5, eval_queries=10,
                  scratch_steps=400, scratch_batch=64, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=3, val_episodes=1, steps=40, lrs=(0.0, 1e-4, 1e-3), lr_scope="pooled",
-                  checkpoints=("imagenet", "meta"), workers=2,
+                  checkpoints=("imagenet", "meta"), workers=2, engine="processes", batch_tasks=1,
+                  shards=dict(episodes=3, gpus=0.0),
                   episode=dict(max_ways=10, min_ways=5, max_query_per_class=10, max_support=15,
                                max_support_per_class=5),
                   size_sweep=dict(supports=(5, 15, 30), tasks=2, domains=("cjk", "signs"), checkpoint="imagenet",
@@ -117,6 +120,11 @@ DEFAULT = {
                   tinytrain_models=MODEL_NAMES, tinytrain_support=25),
 }
 
+# paper: the paper's sizes. Its adapt run is cut into shards of 25 episodes (shards.py) shared out
+# over `workers` local processes, resumable shard by shard; engine="ray" takes the same shards to
+# a Ray cluster (RAY_ADDRESS) with `gpus` of a GPU each; batch_tasks > 1 trains K tasks per GPU
+# launch (batched.py). smoke/default keep one process per domain (the committed run's path; the
+# rows are the same either way, tests/test_shards.py).
 PAPER = {
     "data": {
         "episode": dict(max_ways=50, min_ways=5, max_query_per_class=10, max_support=500,
@@ -132,7 +140,8 @@ PAPER = {
                  val_every=250, val_episodes=100, eval_episodes=200, eval_shots=5, eval_queries=15,
                  scratch_steps=20000, scratch_batch=128, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=200, val_episodes=5, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="domain",
-                  checkpoints=("imagenet", "meta"), workers=2,
+                  checkpoints=("imagenet", "meta"), workers=2, engine="local", batch_tasks=1,
+                  shards=dict(episodes=25, gpus=0.25),
                   episode={},
                   size_sweep=dict(supports=(25, 100, 500), tasks=5, domains=(), checkpoint="imagenet", lr=1e-3),
                   budget_sweep_tasks=10,

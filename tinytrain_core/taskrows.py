@@ -263,6 +263,17 @@ class RowWriter:
         if self.fh is not None:
             self.fh.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def raw_rows(path: Path) -> list[dict]:
+    """The rows of a results CSV as its writer wrote them (text fields, `key` included)."""
+    return _parse(Path(path)).rows
+
 
 def load_rows(profile: str, model: str, domains=None, split: str | None = "test", variant: str = "") -> pd.DataFrame:
     """The rows of `split` ("test", "val"; None: both) of every domain's results CSV (or of

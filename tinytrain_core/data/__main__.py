@@ -3,6 +3,8 @@
     python -m tinytrain_core.data build --profile default [--domain NAME] [--force] [--no-install]
     python -m tinytrain_core.data fixture
     python -m tinytrain_core.data domain --src path/to/folder --name mydomain [--force]
+    python -m tinytrain_core.data convert-md --records PATH [--sources a,b] [--max-per-class N] [--force]
+    python -m tinytrain_core.data convert-mini --src PATH [--force]
     python -m tinytrain_core.data list --profile default
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 import traceback
 
 from . import BUILTIN, build_fixture, list_domains, load_domain, summary_row
-from .domains import BelowMinima, below_minima, domains_dir
+from .domains import BelowMinima, below_minima, domains_dir, real_domains
 from .profiles import episode_config, profile_settings
 
 EVAL_SEED = 0
@@ -64,6 +66,10 @@ def build(profile: str, only: list[str] | None, force: bool, install: bool) -> i
         build_fixture()
         write_episodes(profile, list_domains(profile))
         print("smoke profile: fixture domains built (no installs)")
+        return 0
+    if profile == "paper" and not only and real_domains():
+        write_episodes(profile, list_domains(profile))
+        print(f"paper profile: the converted real data ({', '.join(list_domains(profile))}); embedded domains not built")
         return 0
     from .install import building, ensure, install_all
     names = only or list(BUILTIN)
@@ -131,6 +137,15 @@ def main(argv=None) -> int:
     d.add_argument("--role", default="target", choices=["target", "base"])
     d.add_argument("--min-images", type=int, default=2)
     d.add_argument("--force", action="store_true", help="replace an existing domain of that name")
+    md = sub.add_parser("convert-md", help="convert Meta-Dataset's records into the paper's "
+                        "target domains md_<source> (convert.py)")
+    md.add_argument("--records", required=True, help="Meta-Dataset's records root")
+    md.add_argument("--sources", help="comma-separated sources (default: the nine targets present)")
+    md.add_argument("--max-per-class", type=int, help="keep at most N images of a class")
+    md.add_argument("--force", action="store_true", help="convert sources already converted again")
+    mini = sub.add_parser("convert-mini", help="convert MiniImageNet into the paper's base domain")
+    mini.add_argument("--src", required=True, help="MiniImageNet folder (either layout)")
+    mini.add_argument("--force", action="store_true", help="replace an existing miniimagenet")
     ls = sub.add_parser("list", help="print the built domains of a profile")
     ls.add_argument("--profile", default="default")
     a = ap.parse_args(argv)
@@ -146,6 +161,21 @@ def main(argv=None) -> int:
         from .byo import import_folder
         try:
             import_folder(a.src, a.name, role=a.role, min_images=a.min_images, force=a.force)
+        except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
+            print(f"error: {e}", file=sys.stderr)  # a user error: the message, no traceback
+            return 2
+        return 0
+    if a.cmd in ("convert-md", "convert-mini"):
+        from . import convert
+        try:
+            if a.cmd == "convert-mini":
+                try:
+                    convert.convert_miniimagenet(a.src, force=a.force)
+                except FileExistsError as e:  # like convert-md: what is converted is kept
+                    print(f"{e}; skipped")
+            else:
+                sources = [s.strip() for s in a.sources.split(",") if s.strip()] if a.sources else convert.TARGETS
+                convert.convert_meta_dataset_all(a.records, sources, a.max_per_class, a.force)
         except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
             print(f"error: {e}", file=sys.stderr)  # a user error: the message, no traceback
             return 2

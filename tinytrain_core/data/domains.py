@@ -13,6 +13,7 @@ versions and licences, and what the domain stands in for in the paper's Meta-Dat
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -50,6 +51,12 @@ SPLITS = ("train", "val", "test")
 MINIMA = {"icons": dict(classes=600, train=300, images=10),
           "fashion": dict(test=10, val=5, images=6)}
 TARGET_MINIMA = dict(test=50, val=5, images=6)
+# The paper's real data (convert.py): the nine Meta-Dataset target sources in the order of its
+# tables, the converted MiniImageNet base, and the manifest "collection" that marks both.
+MD_TARGETS = ("traffic_sign", "omniglot", "aircraft", "vgg_flower", "cu_birds", "dtd", "quickdraw",
+              "fungi", "mscoco")
+REAL_BASE = "miniimagenet"
+MD_COLLECTION, MINI_COLLECTION = "meta-dataset", "miniimagenet"
 
 
 class BelowMinima(ValueError):
@@ -132,12 +139,60 @@ def _find(name: str) -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=512)
+def _conversion_of(path: str, mtime_ns: int, size: int) -> tuple[str | None, str | None]:
+    try:
+        m = json.loads(Path(path).read_text())
+        return m.get("collection"), m.get("source")
+    except (OSError, ValueError, AttributeError):  # unreadable: listed as a plain domain, as before
+        return None, None
+
+
+def _conversion(name: str) -> tuple[str | None, str | None]:
+    """(collection, source) of a domain written by convert.py, else (None, None). Cached on the
+    manifest's mtime and size: a converted manifest lists every file and can be megabytes."""
+    f = domains_dir() / name / "manifest.json"
+    try:
+        st = f.stat()
+    except OSError:
+        return None, None
+    return _conversion_of(str(f), st.st_mtime_ns, st.st_size)
+
+
+def real_domains(names: list[str] | None = None) -> list[str] | None:
+    """The paper profile's domains when the real data is converted: `miniimagenet` (written by
+    convert_miniimagenet) then every converted Meta-Dataset target in the paper's table order;
+    None unless both the base and at least one target exist."""
+    if names is None:
+        names = _on_disk()
+    if REAL_BASE not in names or _conversion(REAL_BASE)[0] != MINI_COLLECTION:
+        return None
+    order = {s: i for i, s in enumerate(MD_TARGETS)}
+    md = sorted((order.get(src, len(order)), n) for n in names
+                for coll, src in [_conversion(n)] if coll == MD_COLLECTION)
+    return [REAL_BASE] + [n for _, n in md] if md else None
+
+
+def _on_disk() -> list[str]:
+    """Every domain under domains_dir() that is not built-in, sorted."""
+    if not domains_dir().is_dir():
+        return []
+    return sorted(p.parent.name for p in domains_dir().glob("*/manifest.json")
+                  if p.parent.name not in BUILTIN)
+
+
 def _known(profile: str) -> list[str]:
+    """smoke: the fixture. paper with the real data converted: `real_domains()`. Otherwise the
+    embedded set: built-in domains then bring-your-own ones, never the converted real domains
+    (they belong to the paper profile only, and a half-converted set is not mixed in)."""
     if profile == "smoke":
         return list(FIXTURE)
-    byo = sorted(p.parent.name for p in domains_dir().glob("*/manifest.json")
-                 if p.parent.name not in BUILTIN) if domains_dir().is_dir() else []
-    return list(BUILTIN) + byo
+    others = _on_disk()
+    real = real_domains(others) if profile == "paper" else None
+    if real:
+        return real
+    return list(BUILTIN) + [n for n in others
+                            if _conversion(n)[0] not in (MD_COLLECTION, MINI_COLLECTION)]
 
 
 def load_domain(name: str, profile: str = "default") -> Domain:
@@ -147,7 +202,8 @@ def load_domain(name: str, profile: str = "default") -> Domain:
         return name
     root = _find(name)
     if root is None:
-        known = _known(profile) + [n for n in FIXTURE if n not in _known(profile)]
+        known = _known(profile)
+        known += [n for n in (*BUILTIN, *FIXTURE) if n not in known]  # paper may list real data only
         if name not in known:
             raise ValueError(f"unknown domain {name!r}; known domains: {', '.join(known)}")
         target = "make fixture" if name in FIXTURE else f"make data (or `python -m tinytrain_core.data build --domain {name}`)"
@@ -158,12 +214,18 @@ def load_domain(name: str, profile: str = "default") -> Domain:
 
 def list_domains(profile: str) -> list[str]:
     """Built domains of a profile, base first: smoke -> the fixture domains; default/paper ->
-    `icons` then the built targets in table order, then bring-your-own domains."""
+    `icons` then the built targets in table order, then bring-your-own domains. Exception:
+    paper, once `make metadataset` has converted MiniImageNet and at least one Meta-Dataset
+    target -> `miniimagenet` then the converted `md_*` targets in the paper's table order."""
     return [n for n in _known(profile) if _find(n) is not None]
 
 
 def base_domain(profile: str) -> str:
-    return "fixture_base" if profile == "smoke" else "icons"
+    if profile == "smoke":
+        return "fixture_base"
+    if profile == "paper" and real_domains():
+        return REAL_BASE
+    return "icons"
 
 
 def target_domains(profile: str) -> list[str]:

@@ -127,24 +127,41 @@ def _finetune_batch(x: torch.Tensor, gen: torch.Generator, p: float = 0.9) -> to
         x = (x - mean_c x) * U(0, 2) + mean_c x               saturation (mean over channels)
         x = (x - mean_chw x) * U(0.5, 1.5) + mean_chw x       contrast
         x = shift(x, dx, dy), dx, dy integers in [-H/8, H/8]  translation, zero fill
-    """
+
+    Split in two so that many tasks can be augmented on a GPU with each task's own CPU generator
+    (`batched.py`): `finetune_draws` takes every random number, `apply_finetune` the tensor ops."""
+    d = finetune_draws(x.shape[0], x.shape[2], x.shape[3], gen, p)
+    return x if d is None else apply_finetune(x, d)
+
+
+def finetune_draws(n: int, h: int, w: int, gen: torch.Generator, p: float = 0.9) -> dict | None:
+    """The random numbers of one `_finetune_batch` call on an n x 3 x h x w batch, drawn from
+    `gen` in its order (CPU tensors); None: the batch is left unaugmented."""
     if float(torch.rand((), generator=gen)) >= p:
-        return x
-    n, _, h, w = x.shape
-    x = x.float()
-    if float(torch.rand((), generator=gen)) < 0.5:
-        x = x.flip(3)
+        return None
+    flip = float(torch.rand((), generator=gen)) < 0.5
 
     def u(lo, hi):
-        return (lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=gen)).to(x)
-    x = x + u(-0.5, 0.5)
-    m = x.mean(1, keepdim=True)
-    x = (x - m) * u(0.0, 2.0) + m
-    m = x.mean((1, 2, 3), keepdim=True)
-    x = (x - m) * u(0.5, 1.5) + m
+        return lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=gen)
+    d = dict(flip=flip, brightness=u(-0.5, 0.5), saturation=u(0.0, 2.0), contrast=u(0.5, 1.5))
     sy, sx = int(h * 0.125 + 0.5), int(w * 0.125 + 0.5)
-    dy = torch.randint(-sy, sy + 1, (n,), generator=gen).to(x.device)
-    dx = torch.randint(-sx, sx + 1, (n,), generator=gen).to(x.device)
+    d["dy"] = torch.randint(-sy, sy + 1, (n,), generator=gen)
+    d["dx"] = torch.randint(-sx, sx + 1, (n,), generator=gen)
+    return d
+
+
+def apply_finetune(x: torch.Tensor, d: dict) -> torch.Tensor:
+    """`_finetune_batch`'s tensor ops with the draws `d`, on `x`'s device."""
+    n, _, h, w = x.shape
+    x = x if x.is_floating_point() else x.float()
+    if d["flip"]:
+        x = x.flip(3)
+    x = x + d["brightness"].to(x)
+    m = x.mean(1, keepdim=True)
+    x = (x - m) * d["saturation"].to(x) + m
+    m = x.mean((1, 2, 3), keepdim=True)
+    x = (x - m) * d["contrast"].to(x) + m
+    dy, dx = d["dy"].to(x.device), d["dx"].to(x.device)
     rows = torch.arange(h, device=x.device)[None, :] + dy[:, None]          # (n, h) source rows
     cols = torch.arange(w, device=x.device)[None, :] + dx[:, None]          # (n, w) source cols
     pad = F.pad(x, (1, 1, 1, 1))                                             # out of range -> a zero

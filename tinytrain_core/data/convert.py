@@ -1,0 +1,397 @@
+"""Converters for the paper's real data: Meta-Dataset's records (targets), MiniImageNet (base).
+
+    python -m tinytrain_core.data convert-md --records PATH [--sources a,b] [--max-per-class N] [--force]
+    python -m tinytrain_core.data convert-mini --src PATH [--force]
+    make metadataset RECORDS=PATH MINI=PATH           # both; converted ones are skipped
+
+Once `miniimagenet` and at least one `md_<source>` domain exist, the paper profile uses them
+instead of the embedded domains (domains.list_domains); the default and smoke profiles never do.
+
+Meta-Dataset (google-research/meta-dataset, its "records" root, read through the `tfrecord`
+package, no TensorFlow): one folder per source holding `dataset_spec.json` and one file per
+class named by the spec's `file_pattern` ("{}.tfrecords"; sharded "{}_{}.tfrecords" is read
+too). A record is a tf.train.Example: `image` (encoded JPEG/PNG bytes), `label` (int64 class
+id). Class ids are contiguous: TRAIN first, then VALID, then TEST, counted by the spec's
+`classes_per_split` (keys "TRAIN" or "Split.TRAIN") or, for Omniglot's BiLevel spec, by
+`superclasses_per_split` x `classes_per_superclass` (classes contiguous per alphabet). The
+domain keeps these splits (TRAIN->train, VALID->val, TEST->test). `ilsvrc_2012` is refused:
+the paper's targets are the nine other sources.
+
+Traffic Sign has no validation classes (0/0/43), and any other source whose spec lists none
+is accepted likewise: the domain has an empty val split. The learning rate of such a domain
+is chosen on the other domains' validation episodes, which the adapt module pools.
+
+MiniImageNet: either layout in LAYOUTS (the csv one wins if both are present); splits are the
+layout's. Names in the csv files must stay inside images/ (no absolute paths, '..' or links
+out), else nothing is written; a row naming a missing image is skipped and reported.
+
+Choices: images are decoded as Meta-Dataset's pipeline does (3 channels, stretched to a square,
+here 128 px) and written as RGB PNG by the DomainWriter byo uses, with nothing dropped as blank
+or duplicate (Omniglot's records are white strokes on black and stay so). Wrong-label records,
+undecodable images and damaged files are skipped and listed in the manifest (skipped_records,
+skipped_files); missing files are reported before anything is written. `max_images_per_class`
+keeps a random subset of N records of a larger class, seeded by the class id (reruns keep the
+same images): it bounds QuickDraw (~140k images per class) and MSCOCO, and N >= 110 (the
+paper's 100 support + 10 query images per class) leaves the episode shapes' distribution as is.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile
+from tqdm import tqdm
+
+from .byo import MIN_WAYS, _ascii_slug, _entries, _read, check_domain_name, check_source, class_ids, to_8bit
+from .domains import (MD_COLLECTION, MD_TARGETS, MINI_COLLECTION, REAL_BASE, SPLITS, domains_dir)
+from .sources.common import DomainWriter
+
+TARGETS = MD_TARGETS
+STANDS_IN_FOR = {"traffic_sign": "Traffic Sign", "omniglot": "Omniglot", "aircraft": "Aircraft",
+                 "vgg_flower": "VGG Flower", "cu_birds": "CUB", "dtd": "DTD",
+                 "quickdraw": "QuickDraw", "fungi": "Fungi", "mscoco": "MSCOCO"}
+EXCLUDED = {"ilsvrc_2012": "the paper excludes ImageNet from the targets (its backbones are "
+                           "pre-trained on it); MiniImageNet is the base: use convert-mini"}
+MD_SPLITS = {"TRAIN": "train", "VALID": "val", "TEST": "test"}
+PATTERNS = ("{}.tfrecords", "{}_{}.tfrecords")
+MIN_IMAGES = 2          # one support and one query image per class
+MAX_REPORTED = 500      # skipped records listed one by one in the manifest; the rest are counted
+LAYOUTS = ("MiniImageNet must be in one of two layouts: (a) Ravi & Larochelle's: src/images/*.jpg "
+           "with src/train.csv, src/val.csv and src/test.csv, each with the header "
+           "'filename,label'; or (b) class folders: src/train/<wnid>/*.jpg, src/val/<wnid>/*.jpg "
+           "and src/test/<wnid>/*.jpg")
+
+
+# ---------------------------------------------------------------- shared
+
+def _domain_parent(name: str, parent, force: bool) -> Path:
+    parent = Path(parent) if parent is not None else domains_dir()
+    check_domain_name(name)
+    if (parent / name).exists() and not force:
+        raise FileExistsError(f"domain {name!r} already exists at {parent / name}; pass --force "
+                              "to replace it")
+    return parent
+
+
+def _finish(w: DomainWriter, name: str, role: str, stands_in_for: str, splits: dict,
+            origin: dict, labels: dict, **extra) -> dict:
+    """Drop classes under MIN_IMAGES, refuse a domain without MIN_WAYS test classes, write."""
+    kept = {k: [c for c in v if w.count.get(c, 0) >= MIN_IMAGES] for k, v in splits.items()}
+    if len(kept["test"]) < MIN_WAYS:
+        raise ValueError(f"domain {name!r} not written: {len(kept['test'])} test classes with >= "
+                         f"{MIN_IMAGES} readable images, but episodes need at least {MIN_WAYS}")
+    dropped = sorted(set().union(*splits.values()) - set().union(*kept.values()))
+    m = w.finish(role, stands_in_for, [origin], min_images=MIN_IMAGES, splits=kept,
+                 labels={c: v for c, v in labels.items() if c not in dropped},
+                 skipped_classes=dropped, **extra)
+    print(f"domain {name!r}: {', '.join(f'{k} {len(v)}' for k, v in m['splits'].items())} classes, "
+          f"{m['images']} images; {len(dropped)} classes dropped (< {MIN_IMAGES} images)")
+    return m
+
+
+def _decode(data: bytes) -> Image.Image:
+    """The fully decoded image in `data`; raises if it is not one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return to_8bit(im).copy()
+
+
+def _records(path: Path):
+    """(index, record, None) for each record of a .tfrecords file; a damaged file ends with
+    (index, None, the exception), so what was read before the damage is kept."""
+    from tfrecord.reader import tfrecord_loader
+    it = iter(tfrecord_loader(str(path), None, {"image": "byte", "label": "int"}))
+    i = 0
+    while True:
+        try:
+            rec = next(it)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - truncated file, bad protobuf, missing feature
+            yield i, None, e
+            return
+        yield i, rec, None
+        i += 1
+
+
+# ---------------------------------------------------------------- Meta-Dataset
+
+def _split_key(key: str) -> str:
+    return key.rsplit(".", 1)[-1].upper()   # "Split.TRAIN" and "TRAIN" alike
+
+
+def read_spec(source_dir: Path) -> dict:
+    """The parts of `dataset_spec.json` a conversion needs: name, file_pattern, class names,
+    images per class and {train/val/test: [class ids]} in Meta-Dataset's contiguous order."""
+    f = source_dir / "dataset_spec.json"
+    if not f.is_file():
+        raise FileNotFoundError(f"{f} not found: {source_dir} is not a Meta-Dataset source folder "
+                                "(convert the source with Meta-Dataset's dataset_conversion first)")
+    try:
+        spec = json.loads(f.read_text())
+        bilevel = "superclasses_per_split" in spec
+        per_split = {MD_SPLITS[_split_key(k)]: int(v) for k, v in
+                     spec["superclasses_per_split" if bilevel else "classes_per_split"].items()}
+        if bilevel:  # superclasses contiguous per split, classes contiguous per superclass
+            sizes = {int(k): int(v) for k, v in spec["classes_per_superclass"].items()}
+            starts = {"train": 0, "val": per_split.get("train", 0)}
+            starts["test"] = starts["val"] + per_split.get("val", 0)
+            per_split = {s: sum(sizes[i] for i in range(starts[s], starts[s] + per_split.get(s, 0)))
+                         for s in SPLITS}
+        names = {int(k): str(v) for k, v in spec.get("class_names", {}).items()}
+        counts = {int(k): sum(v.values()) if isinstance(v, dict) else int(v)
+                  for k, v in spec.get("images_per_class", {}).items()}
+        pattern = spec.get("file_pattern", "{}.tfrecords")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{f} is not a DatasetSpecification or BiLevelDatasetSpecification "
+                         f"({type(e).__name__}: {e}); ImageNet's hierarchical spec is not supported") from e
+    if pattern not in PATTERNS:
+        raise ValueError(f"{f}: file_pattern {pattern!r} is not one of {PATTERNS}")
+    ids, start = {}, 0
+    for s in SPLITS:
+        ids[s] = list(range(start, start + per_split.get(s, 0)))
+        start += per_split.get(s, 0)
+    if set(counts) != set(range(start)):
+        raise ValueError(f"{f}: its splits give {start} classes but images_per_class lists "
+                         f"{len(counts)}; the spec is inconsistent (convert the source again)")
+    if len(ids["test"]) < MIN_WAYS:
+        raise ValueError(f"{f}: {len(ids['test'])} test classes, but episodes need at least "
+                         f"{MIN_WAYS}; this source cannot be a target")
+    return {"name": spec.get("name", source_dir.name), "pattern": pattern, "splits": ids,
+            "class_names": names, "images_per_class": counts,
+            "superclasses": spec.get("superclass_names") if bilevel else None}
+
+
+def _class_files(source_dir: Path, pattern: str, cid: int) -> list[Path]:
+    if pattern == "{}.tfrecords":
+        f = source_dir / pattern.format(cid)
+        return [f] if f.is_file() else []
+    return sorted(source_dir.glob(pattern.format(cid, "*")))
+
+
+def _subset(cid: int, n: int | None, cap: int | None) -> set[int] | None:
+    """Record positions kept of a class of `n` records under a cap (None: all), seeded by the
+    class id. Meta-Dataset's files are in the source's listing order, so the first N would
+    be biased (one QuickDraw drawing session, one Fungi observer)."""
+    if not cap or not n or n <= cap:
+        return None
+    return set(np.random.default_rng(cid).choice(n, cap, replace=False).tolist())
+
+
+def _convert_class(w: DomainWriter, folder: str, cid: int, files: list[Path],
+                   keep: set[int] | None, cap: int | None) -> list[dict]:
+    """Add the images of Meta-Dataset class `cid` to `w` as class `folder` (the record
+    positions in `keep`, at most `cap`); returns the records skipped, with the reason."""
+    skipped, pos, last = [], -1, max(keep) if keep else None
+    for f in files:
+        for i, rec, err in _records(f):
+            pos += 1
+            if (cap and w.count[folder] >= cap) or (last is not None and pos > last):
+                return skipped
+            if err is None and keep is not None and pos not in keep:
+                continue
+            if err is not None:
+                why = f"file unreadable from here on: {type(err).__name__}: {err}"
+            else:
+                label = int(rec["label"][0]) if len(rec["label"]) else None
+                why = None if label == cid else f"label {label} is not the file's class id {cid}"
+            if why is None:
+                try:
+                    im = _decode(rec["image"])
+                except Exception as e:  # noqa: BLE001 - any undecodable image is skipped
+                    why = f"undecodable image: {type(e).__name__}: {e}"
+            if why:
+                skipped.append({"file": f.name, "record": i, "reason": why})
+            else:
+                w.add(folder, im, fit="resize", dedup=False, drop_blank=False)
+    return skipped
+
+
+def convert_meta_dataset(records_root, source: str, name: str | None = None,
+                         max_images_per_class: int | None = None, force: bool = False,
+                         parent=None) -> dict:
+    """Convert one Meta-Dataset source into the target domain `md_<source>`; returns the
+    manifest. Splits are the spec's; see the module docstring for the format and choices."""
+    if source in EXCLUDED:
+        raise ValueError(f"{source} is not converted: {EXCLUDED[source]}")
+    if source not in TARGETS:
+        raise ValueError(f"unknown Meta-Dataset source {source!r}; the paper's targets are "
+                         f"{', '.join(TARGETS)}")
+    if max_images_per_class is not None and max_images_per_class < MIN_IMAGES:
+        raise ValueError(f"max_images_per_class={max_images_per_class}: episodes need >= {MIN_IMAGES}")
+    name = name or f"md_{source}"
+    parent = _domain_parent(name, parent, force)
+    root = Path(records_root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"Meta-Dataset records root {records_root} is not a folder; pass "
+                                "the folder holding omniglot/, aircraft/, ... (RECORDS=path)")
+    src = root / source
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src} not found: the records root has no {source}/ folder")
+    src = check_source(src, parent / name)
+    spec = read_spec(src)
+    ids = [c for s in SPLITS for c in spec["splits"][s]]
+    files = {c: _class_files(src, spec["pattern"], c) for c in ids}
+    missing = [c for c in ids if not files[c]]
+    if missing:
+        raise FileNotFoundError(
+            f"{src}: {len(missing)} of {len(ids)} class files missing (e.g. "
+            f"{spec['pattern'].format(missing[0], '0')}); the download or Meta-Dataset's "
+            f"conversion of {source} is incomplete: redo it for this source")
+    cls = {c: f"{c:04d}-{_ascii_slug(spec['class_names'].get(c, ''))[0]}".rstrip("-") for c in ids}
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    w = DomainWriter(name, parent)
+    skipped = []
+    try:
+        for c in tqdm(ids, desc=f"convert {source}", unit="class"):
+            keep = _subset(c, spec["images_per_class"].get(c), max_images_per_class)
+            skipped += _convert_class(w, cls[c], c, files[c], keep, max_images_per_class)
+        if skipped:
+            print(f"{source}: skipped {len(skipped)} records (see the manifest's skipped_records)")
+        splits = {s: [cls[c] for c in spec["splits"][s]] for s in SPLITS}
+        extra = {"superclass_names": spec["superclasses"]} if spec["superclasses"] else {}
+        return _finish(
+            w, name, "target", STANDS_IN_FOR[source], splits,
+            {"name": f"Meta-Dataset {source} ({spec['name']})",
+             "version": "records of google-research/meta-dataset",
+             "licence": "the original dataset's terms"},
+            labels={cls[c]: spec["class_names"].get(c, str(c)) for c in ids},
+            description=f"Meta-Dataset source {source} converted from {src}",
+            collection=MD_COLLECTION, source=source, spec_name=spec["name"],
+            spec_images_per_class={cls[c]: spec["images_per_class"].get(c) for c in ids},
+            max_images_per_class=max_images_per_class, skipped_records=skipped[:MAX_REPORTED],
+            skipped_records_total=len(skipped), **extra)
+    except BaseException:
+        w.abort()
+        raise
+
+
+def convert_meta_dataset_all(records_root, sources=TARGETS, max_images_per_class: int | None = None,
+                             force: bool = False, parent=None) -> dict[str, dict]:
+    """Convert every listed source present under `records_root` ({source: manifest}). Absent
+    sources, and ones already converted (without `force`), are skipped with a message, so an
+    interrupted run resumes; a source that fails does not stop the others, but the call raises
+    ValueError naming the failures at the end."""
+    root = Path(records_root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"Meta-Dataset records root {records_root} is not a folder")
+    bad = [s for s in sources if s not in TARGETS]
+    if bad:
+        raise ValueError(f"source(s) {bad} not converted: "
+                         + "; ".join(EXCLUDED.get(s, "not one of the paper's targets") for s in bad)
+                         + f". Targets: {', '.join(TARGETS)}")
+    present = [s for s in sources if (root / s).is_dir()]
+    for s in sources:
+        if s not in present:
+            print(f"{s}: no {root / s}/ folder; skipped")
+    if not present:
+        raise FileNotFoundError(f"{root} holds none of {', '.join(sources)}: is it Meta-Dataset's "
+                                "records root?")
+    done, failed = {}, {}
+    for s in present:
+        out = (Path(parent) if parent is not None else domains_dir()) / f"md_{s}"
+        if out.exists() and not force:
+            print(f"{s}: already converted at {out}; skipped (--force converts it again)")
+            continue
+        try:
+            done[s] = convert_meta_dataset(root, s, max_images_per_class=max_images_per_class,
+                                           force=force, parent=parent)
+        except (ValueError, FileNotFoundError, OSError) as e:
+            print(f"{s}: FAILED: {e}")
+            failed[s] = str(e)
+    if failed:
+        raise ValueError(f"{len(failed)} source(s) not converted: " +
+                         "; ".join(f"{s}: {e}" for s, e in failed.items()))
+    return done
+
+
+# ---------------------------------------------------------------- MiniImageNet
+
+def _inside(images: Path, filename: str, where: str) -> Path:
+    """`images/filename`, refusing names that could leave `images` (absolute, '..', links)."""
+    p = Path(filename)
+    if not filename or p.is_absolute() or "\\" in filename or ".." in p.parts:
+        raise ValueError(f"{where}: file name {filename!r} is not a plain name inside images/; "
+                         "refused (nothing written)")
+    full = images / p
+    if full.exists() and images.resolve() not in full.resolve().parents:
+        raise ValueError(f"{where}: {filename!r} resolves outside images/; refused (nothing written)")
+    return full
+
+
+def _read_csv(src: Path, split: str) -> list[tuple[Path, str]]:
+    f = src / f"{split}.csv"
+    with open(f, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or [h.strip() for h in rows[0]] != ["filename", "label"]:
+        raise ValueError(f"{f}: the header must be 'filename,label'. {LAYOUTS}")
+    out = []
+    for i, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 2 or not row[1].strip():
+            raise ValueError(f"{f} line {i}: expected 'filename,label', got {row!r}")
+        out.append((_inside(src / "images", row[0].strip(), f"{f} line {i}"), row[1].strip()))
+    return out
+
+
+def _layout(src: Path) -> tuple[str, dict[str, list[tuple[Path, str]]]]:
+    """('csv' | 'folders', {split: [(image path, wnid)]}); ValueError naming both layouts."""
+    if (src / "images").is_dir() and all((src / f"{s}.csv").is_file() for s in SPLITS):
+        return "csv", {s: _read_csv(src, s) for s in SPLITS}
+    if all((src / s).is_dir() for s in SPLITS):
+        items = {}
+        for s in SPLITS:
+            items[s] = [(f, d.name) for d in sorted((src / s).iterdir())
+                        if d.is_dir() and not d.name.startswith(".") for f in _entries(d)[0]]
+        return "folders", items
+    raise ValueError(f"{src} is not a MiniImageNet folder. {LAYOUTS}")
+
+
+def convert_miniimagenet(src, name: str = REAL_BASE, force: bool = False, parent=None) -> dict:
+    """Convert MiniImageNet (either layout, see LAYOUTS) into the base domain `name`; splits are
+    the layout's (64/16/20 classes in Ravi & Larochelle's). A csv row naming a missing or
+    unreadable image is skipped and listed in the manifest's `skipped_files`."""
+    parent = _domain_parent(name, parent, force)
+    root = Path(src).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{src} is not a folder. {LAYOUTS}")
+    root = check_source(root, parent / name)
+    layout, items = _layout(root)
+    split_of: dict[str, str] = {}
+    for s in SPLITS:
+        for _, wnid in items[s]:
+            if split_of.setdefault(wnid, s) != s:
+                raise ValueError(f"class {wnid!r} is in both {split_of[wnid]} and {s}; the splits "
+                                 "must not share classes")
+    ids = class_ids(sorted(split_of))
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    w = DomainWriter(name, parent)
+    bad = []
+    try:
+        for s in SPLITS:
+            for path, wnid in tqdm(items[s], desc=f"convert miniimagenet {s}", unit="img", mininterval=2):
+                try:
+                    im = _read(path)
+                except Exception as e:  # noqa: BLE001 - a missing or unreadable image is skipped
+                    bad.append(str(path))
+                    if len(bad) <= 20:
+                        print(f"skipping {path}: {type(e).__name__}: {e}")
+                    continue
+                w.add(ids[wnid], im, fit="resize", dedup=False, drop_blank=False)
+        splits = {s: sorted({ids[wn] for _, wn in items[s]}) for s in SPLITS}
+        return _finish(w, name, "base", "MiniImageNet (meta-training)", splits,
+                       {"name": f"MiniImageNet ({layout} layout) from {root.resolve()}",
+                        "version": "n/a", "licence": "ImageNet terms of access"},
+                       labels={ids[wn]: wn for wn in split_of},
+                       description=f"MiniImageNet converted from {root}", collection=MINI_COLLECTION,
+                       layout=layout, skipped_files=bad)
+    except BaseException:
+        w.abort()
+        raise
