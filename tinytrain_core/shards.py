@@ -112,7 +112,10 @@ def merge(cfg: adapt.AdaptConfig, domain: str) -> int:
 
 
 def _environment() -> dict:
-    return {k: v for k, v in os.environ.items() if k.startswith("TINYTRAIN_") or k == "PYTHONHASHSEED"}
+    """What Ray's workers need of this process's environment: where the checkout, data, results
+    and weights are, and the two variables the Makefile sets (hash seed; glibc's allocator)."""
+    return {k: v for k, v in os.environ.items()
+            if k.startswith("TINYTRAIN_") or k in ("PYTHONHASHSEED", "GLIBC_TUNABLES")}
 
 
 @contextlib.contextmanager
