@@ -422,6 +422,15 @@ class DomainRun:
         return data.sample_episodes(self.domain, split, n, self.cfg.episode_config(), seed=self.cfg.seed,
                                     profile=self.cfg.profile)
 
+    def todo(self, split: str, episodes, arms: list, chosen: dict) -> list:
+        """The (episode, arm, lr) jobs not done yet, episode-major: a validation row per LR of
+        `lrs`, a test row at the LR `lr_of` gives (validation's choice in `chosen`)."""
+        if split == "val":
+            return [(ep, a, lr) for ep in episodes for a in arms for lr in self.cfg.lrs
+                    if ("val", ep.index, *a, lr) not in self.done]
+        return [(ep, a, lr_of(self.cfg, self.domain, a, chosen)) for ep in episodes for a in arms
+                if ("test", ep.index, *a, None) not in self.done]
+
     def write(self, out, ep, split: str, arm: tuple, lr: float, result: dict):
         row = dict(split=split, domain=self.domain, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
                    queries=len(ep.query), method=arm[0], checkpoint=arm[1], lr=lr, **result)
@@ -499,12 +508,10 @@ def _domain_work(cfg: AdaptConfig, domain: str, split: str, chosen: dict, progre
         print(f"{domain}: no validation classes; its LR is the pooled choice of the other domains")
         return domain
     if split == "val":
-        trainable = [a for a in cfg.arms() if method_registry.get(a[0]).trains]
-        jobs = [(ep, a, lr) for ep in dom.episodes("val", cfg.val_episodes) for a in trainable
-                for lr in cfg.lrs if ("val", ep.index, *a, lr) not in dom.done]
+        arms = [a for a in cfg.arms() if method_registry.get(a[0]).trains]
+        jobs = dom.todo("val", dom.episodes("val", cfg.val_episodes), arms, chosen)
     else:
-        jobs = [(ep, a, lr_of(cfg, domain, a, chosen)) for ep in dom.episodes("test", cfg.episodes)
-                for a in cfg.arms() if ("test", ep.index, *a, None) not in dom.done]
+        jobs = dom.todo("test", dom.episodes("test", cfg.episodes), cfg.arms(), chosen)
     dom.run(split, jobs, progress)
     return domain
 

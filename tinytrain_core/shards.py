@@ -83,14 +83,8 @@ def run_shard(cfg: adapt.AdaptConfig, shard: Shard, chosen: dict | None = None) 
     torch.set_num_threads(1)
     dom = adapt.DomainRun(cfg, shard.domain, adapt.Backbones(cfg), data.manifest_hash(cfg.profile),
                           path=shard.path(cfg))
-    arm = (shard.method, shard.checkpoint)
     eps = dom.episodes(shard.split, shard.stop)[shard.start:shard.stop]
-    if shard.split == "val":
-        jobs = [(ep, arm, lr) for ep in eps for lr in cfg.lrs if ("val", ep.index, *arm, lr) not in dom.done]
-    else:
-        lr = adapt.lr_of(cfg, shard.domain, arm, chosen or {})
-        jobs = [(ep, arm, lr) for ep in eps if ("test", ep.index, *arm, None) not in dom.done]
-    dom.run(shard.split, jobs, progress=False)
+    dom.run(shard.split, dom.todo(shard.split, eps, [(shard.method, shard.checkpoint)], chosen or {}), progress=False)
     return str(dom.path)
 
 
