@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 weights: setup ## place the three ImageNet weight files in data/weights/ (sha256-checked)
-	$(PY) -m tinytrain_core.weights
+	$(PY) -m tinytrain_core.nets.weights
 
 data: export DOMAIN := $(value DOMAIN)
 data: setup ## install the embedded sources and render all domains + episodes for PROFILE (DOMAIN=name: one domain)

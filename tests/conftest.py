@@ -1,7 +1,7 @@
 """Fixtures shared by test modules."""
 import pytest
 
-from tinytrain_core import adapt
+from tinytrain_core.experiment import adapt
 from tinytrain_core.data import fixture_ready
 from tinytrain_core.paths import project_root
 

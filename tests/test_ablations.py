@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from tinytrain_core import ablations, adapt, methods, models, profiles, taskrows
+from tinytrain_core.experiment import ablations, adapt, taskrows, tasks
+from tinytrain_core import methods, profiles
+from tinytrain_core.nets import models
 from tinytrain_core.methods.static import scheme_from_summary
 from tinytrain_core.stats import stratified_mean_ci
 
@@ -57,8 +59,8 @@ def test_an_arm_runs_02s_tasks_at_02s_learning_rate_with_its_own_settings(adapt_
         acc = 60.0 + 10 * (lr == 1e-3) + (cfg.channels == "fisher")
         return dict(accuracy=acc, backward_macs=0, backward_kib=0.0, select_s=0.0, train_s=0.0, n_layers=0,
                     scheme="1:4/4")
-    monkeypatch.setattr(adapt, "adapt_task", fake_task)
-    monkeypatch.setattr(adapt, "task_scheme", lambda *a: (None, {}))
+    monkeypatch.setattr(tasks, "adapt_task", fake_task)
+    monkeypatch.setattr(tasks, "task_scheme", lambda *a: (None, {}))
     base = adapt.AdaptConfig(profile="smoke", methods=["TinyTrain"], checkpoints=("meta",), episodes=2,
                              lrs=(1e-4, 1e-3), meta_fallback=True).resolved()
     adapt.run(base, progress=False)                        # notebook 02: validation picks 1e-3 (fake accuracy)

@@ -5,7 +5,8 @@ test_finetune.py and by the notebook's smoke run)."""
 import pandas as pd
 import pytest
 
-from tinytrain_core import adapt, analysis, taskrows
+from tinytrain_core.experiment import adapt, taskrows, tasks
+from tinytrain_core.experiment import analysis
 from tinytrain_core.stats import mean_ci95, paired_diff_ci95
 
 
@@ -42,8 +43,8 @@ def sandbox(adapt_on_fixture, monkeypatch):
         calls.append((task_seed, method.name))
         return dict(accuracy=50.0, backward_macs=0, backward_kib=0.0, select_s=0.0, train_s=0.0, n_layers=0,
                     scheme="")
-    monkeypatch.setattr(adapt, "adapt_task", fake_task)
-    monkeypatch.setattr(adapt, "task_scheme", lambda *a: (None, {}))
+    monkeypatch.setattr(tasks, "adapt_task", fake_task)
+    monkeypatch.setattr(tasks, "task_scheme", lambda *a: (None, {}))
     return adapt_on_fixture, calls
 
 
@@ -71,9 +72,10 @@ def test_resume_skips_finished_tasks(sandbox):
 def test_methods_share_one_interface():
     import torch
 
-    from tinytrain_core import methods, models
-    from tinytrain_core.schemes import full_train, last_layer
-    from tinytrain_core.costs import scheme_costs
+    from tinytrain_core import methods
+    from tinytrain_core.nets import models
+    from tinytrain_core.training.schemes import full_train, last_layer
+    from tinytrain_core.training.costs import scheme_costs
     net = models.create("mcunet-5fps", pretrained=False).backbone
     shapes = net.conv_shapes()
     ctx = methods.Context("mcunet-5fps")
@@ -92,8 +94,9 @@ def test_methods_share_one_interface():
 
 
 def test_a_rows_scheme_string_carries_exactly_the_trained_channels():
-    from tinytrain_core import budgets, models
-    from tinytrain_core.schemes import UpdateScheme
+    from tinytrain_core.training import budgets
+    from tinytrain_core.nets import models
+    from tinytrain_core.training.schemes import UpdateScheme
     shapes = models.create("mcunet-5fps", pretrained=False).backbone.conv_shapes()
     s = UpdateScheme("t", {31: tuple(range(240)), 34: (0, 5, 17, 383), 40: (3,)}, frozenset({31, 34, 40}))
     text = adapt.scheme_summary(s, shapes)
@@ -106,7 +109,7 @@ def _real_fixture(monkeypatch):
     """The font fixture and the real ImageNet weights (no stand-ins), or a skip naming the fix."""
     from tinytrain_core.data.fixture import fixture_ready
     from tinytrain_core.paths import project_root
-    from tinytrain_core.weights import WeightsMissing, find
+    from tinytrain_core.nets.weights import WeightsMissing, find
     root = project_root()
     if not fixture_ready(root / "data" / "fixture"):
         pytest.skip("fixture domains missing: run `make fixture`")

@@ -5,16 +5,19 @@ entries outside a task's scheme never move; adapt.run's rows are the same either
 import pytest
 import torch
 
-from tinytrain_core import adapt, batched, checkpoints, finetune, methods
+from tinytrain_core.experiment import adapt
+from tinytrain_core.training import batched, finetune
+from tinytrain_core.nets import checkpoints
+from tinytrain_core import methods
 from tinytrain_core.data import apply_finetune, augment_batch, finetune_draws
-from tinytrain_core.finetune import initial_state
+from tinytrain_core.training.finetune import initial_state
 from tinytrain_core.methods import Context
 
 STEPS = 3
 
 
 def _imagenet():
-    from tinytrain_core.weights import WeightsMissing
+    from tinytrain_core.nets.weights import WeightsMissing
     try:        # ImageNet weights: a random net's features collapse and Adam turns ~0 gradients into noise
         return checkpoints.create("mcunet-5fps", pretrained=True).backbone.eval()
     except WeightsMissing:

@@ -4,9 +4,10 @@ import math
 import pytest
 import torch
 
-from tinytrain_core import budgets, checkpoints
-from tinytrain_core.fisher import FisherPotential
-from tinytrain_core.schemes import UpdateScheme
+from tinytrain_core.training import budgets
+from tinytrain_core.nets import checkpoints
+from tinytrain_core.training.fisher import FisherPotential
+from tinytrain_core.training.schemes import UpdateScheme
 
 A = UpdateScheme("A", {1: (0, 1, 2)}, frozenset({1}))
 B = UpdateScheme("B", {1: (1, 2), 2: (0,)}, frozenset({1, 2}))

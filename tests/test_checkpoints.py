@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinytrain_core import checkpoints
+from tinytrain_core.nets import checkpoints
 
 
 class Killed(BaseException):

@@ -373,7 +373,8 @@ def test_paper_profile_runs_on_converted_data_and_traffic_sign_takes_the_pooled_
     """End to end on the paper profile's own sampler caps and plan (the per-task work stubbed):
     the run's domains are the converted ones, Traffic Sign (no validation classes) gets no
     validation rows and the LR that the other domains' validation chose."""
-    from tinytrain_core import adapt, params
+    from tinytrain_core.experiment import adapt, tasks
+    from tinytrain_core import params
     md_source(tmp_path / "records", "traffic_sign", per_split=(0, 0, 6))
     md_source(tmp_path / "records", "omniglot", per_split=(2, 5, 6))
     D.convert_meta_dataset_all(tmp_path / "records")
@@ -381,8 +382,8 @@ def test_paper_profile_runs_on_converted_data_and_traffic_sign_takes_the_pooled_
     assert params.expected_domains("paper") == ["miniimagenet", "md_traffic_sign", "md_omniglot"]
     monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
     monkeypatch.setattr(adapt.Backbones, "get", lambda self, ckpt: (None, None))
-    monkeypatch.setattr(adapt, "task_scheme", lambda *a: (None, {}))
-    monkeypatch.setattr(adapt, "adapt_task", lambda method, net, state, t, cfg, lr, seed, chosen=None: dict(
+    monkeypatch.setattr(tasks, "task_scheme", lambda *a: (None, {}))
+    monkeypatch.setattr(tasks, "adapt_task", lambda method, net, state, t, cfg, lr, seed, chosen=None: dict(
         accuracy=50.0 + 1e4 * lr, backward_macs=0, backward_kib=0.0, select_s=0.0, train_s=0.0, n_layers=0,
         scheme=""))
     for engine in ("processes", "local"):

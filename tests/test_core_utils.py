@@ -5,7 +5,9 @@ import os
 import pytest
 import torch
 
-from tinytrain_core import checkpoints, heads, stats
+from tinytrain_core.nets import checkpoints
+from tinytrain_core.training import heads
+from tinytrain_core import stats
 
 
 def test_mean_ci95_matches_the_textbook_formula():

@@ -3,7 +3,8 @@ Table 2 compute figures (2%), and a sparse scheme priced by hand.
 Measured-vs-analytic checks live in test_measure.py."""
 import pytest
 
-from tinytrain_core import costs, models, schemes
+from tinytrain_core.training import costs, schemes
+from tinytrain_core.nets import models
 
 # ACCOUNTING.md, tiny-training int8 rule, batch 1, KiB
 RELEASED_KIB = {

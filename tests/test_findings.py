@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tinytrain_core import findings, taskrows
+from tinytrain_core.report import findings
+from tinytrain_core.experiment import taskrows
 from tinytrain_core.stats import paired_diff_ci95
 
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinytrain_core import checkpoints
-from tinytrain_core.finetune import initial_state, query_accuracy, run_task, train_scheme
-from tinytrain_core.heads import CosineHead, prototypes
-from tinytrain_core.schemes import UpdateScheme, last_layer
+from tinytrain_core.nets import checkpoints
+from tinytrain_core.training.finetune import initial_state, query_accuracy, run_task, train_scheme
+from tinytrain_core.training.heads import CosineHead, prototypes
+from tinytrain_core.training.schemes import UpdateScheme, last_layer
 
 
 def flip(x, g):   # a deterministic stand-in for the augmentation
@@ -16,7 +16,7 @@ def flip(x, g):   # a deterministic stand-in for the augmentation
 
 
 def _setup(n=8, ways=4):
-    from tinytrain_core.weights import WeightsMissing
+    from tinytrain_core.nets.weights import WeightsMissing
     try:
         net = checkpoints.create("mcunet-5fps", pretrained=True).backbone
     except WeightsMissing:
@@ -101,7 +101,7 @@ def test_the_prefix_cache_changes_nothing():
 
 
 def test_the_prefix_and_the_rest_are_the_whole_network():
-    from tinytrain_core.sparse import SparseEngine
+    from tinytrain_core.training.sparse import SparseEngine
     net, xs, _ = _setup()
     engine = SparseEngine(net, SCHEME)
     assert engine.cut == net.stage_of(33) > 0

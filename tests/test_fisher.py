@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinytrain_core import models
-from tinytrain_core.fisher import fisher_potential
-from tinytrain_core.heads import CosineHead, prototypes
+from tinytrain_core.nets import models
+from tinytrain_core.training.fisher import fisher_potential
+from tinytrain_core.training.heads import CosineHead, prototypes
 
 
 def _net():

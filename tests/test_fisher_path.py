@@ -3,9 +3,9 @@ flows back through the conv itself (no skip connection), checked against a leaf-
 import pytest
 import torch
 
-from tinytrain_core import checkpoints
-from tinytrain_core.fisher import _loss, fisher_potential
-from tinytrain_core.heads import CosineHead, prototypes
+from tinytrain_core.nets import checkpoints
+from tinytrain_core.training.fisher import _loss, fisher_potential
+from tinytrain_core.training.heads import CosineHead, prototypes
 
 
 @pytest.fixture(scope="module")

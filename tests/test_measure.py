@@ -6,8 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinytrain_core import checkpoints, measure, models, schemes, table2
-from tinytrain_core.weights import WeightsMissing, find
+from tinytrain_core.nets import checkpoints, models
+from tinytrain_core.training import measure, schemes
+from tinytrain_core.experiment import table2
+from tinytrain_core.nets.weights import WeightsMissing, find
 
 from test_sparse import random_scheme
 

@@ -9,12 +9,14 @@ import json
 import pytest
 import torch
 
-from tinytrain_core import checkpoints, data, evaluate, models
-from tinytrain_core import metatrain as mt
-from tinytrain_core.heads import CosineHead
-from tinytrain_core.metaconfig import MetaConfig, lr_lambda
-from tinytrain_core.scratch import init_from_scratch, supervised_pretrain
-from tinytrain_core.weights import WeightsMissing, find
+from tinytrain_core.nets import checkpoints, models
+from tinytrain_core import data
+from tinytrain_core.offline import evaluate
+from tinytrain_core.offline import metatrain as mt
+from tinytrain_core.training.heads import CosineHead
+from tinytrain_core.offline.metaconfig import MetaConfig, lr_lambda
+from tinytrain_core.offline.scratch import init_from_scratch, supervised_pretrain
+from tinytrain_core.nets.weights import WeightsMissing, find
 
 MODEL = "mcunet-5fps"
 
@@ -124,7 +126,7 @@ def test_fast_evaluator_equals_reference(sandbox):
     fast = evaluate.episode_accuracies_many({"x": bb}, eps)["x"]
     # reference: decode and embed every episode on its own, no sharing of images
     from tinytrain_core.data import episode_tensors
-    from tinytrain_core.heads import prototype_accuracy
+    from tinytrain_core.training.heads import prototype_accuracy
     ref = []
     for ep in eps:
         xs, ys, xq, yq = episode_tensors(ep)

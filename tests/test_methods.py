@@ -4,10 +4,12 @@ step measures, and its side branches start as exact no-ops."""
 import pytest
 import torch
 
-from tinytrain_core import branches, checkpoints, measure, methods, models, schemes
-from tinytrain_core.finetune import fine_tune, initial_state, run_task
+from tinytrain_core.nets import branches, checkpoints, models
+from tinytrain_core.training import measure, schemes
+from tinytrain_core import methods
+from tinytrain_core.training.finetune import fine_tune, initial_state, run_task
 from tinytrain_core.runtime import CL
-from tinytrain_core.weights import WeightsMissing, find
+from tinytrain_core.nets.weights import WeightsMissing, find
 
 TRAINABLE = [m for m in methods.names() if methods.get(m).trains]
 
@@ -131,8 +133,8 @@ def test_adapterdrop_drops_the_lowest_blocks():
 
 
 def test_sparse_update_search_needs_its_gains_then_gives_one_static_scheme_within_the_memory_budget():
-    from tinytrain_core import sparse_search
-    from tinytrain_core.costs import scheme_costs
+    from tinytrain_core.methods import sparse_search
+    from tinytrain_core.training.costs import scheme_costs
     bb = models.create("mcunet-5fps").backbone
     shapes = bb.conv_shapes()
     xs, ys, _, _ = tiny_task(n=2, q=2)

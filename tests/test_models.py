@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from tinytrain_core import checkpoints, models
-from tinytrain_core.weights import WeightsMissing, find
+from tinytrain_core.nets import checkpoints, models
+from tinytrain_core.nets.weights import WeightsMissing, find
 
 # ../shared/reference/ACCOUNTING.md and ../shared/paper/TINYTRAIN.md §3
 ORACLE = {

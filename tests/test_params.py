@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tinytrain_core import data, methods, models
+from tinytrain_core import data, methods
+from tinytrain_core.nets import models
 from tinytrain_core.params import (DomainsMissing, ParameterError, as_name_list, check_bool, check_choice,
                                    check_float, check_int, check_profile, known_domains, require_domains)
 

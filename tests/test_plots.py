@@ -1,4 +1,4 @@
-"""tinytrain_core.plots: the numbers behind the figures (by hand and against the committed summary),
+"""tinytrain_core.report.plots: the numbers behind the figures (by hand and against the committed summary),
 and every figure built from the committed results/default tables: panels, labels, legends, order.
 
 Set PLOTS_CHECK_DIR to keep the PNGs (e.g. PLOTS_CHECK_DIR=/tmp/plots_check) for a look."""
@@ -17,9 +17,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy.stats import t as t_dist  # noqa: E402
 
-from tinytrain_core.stats import paired_diff_ci95  # noqa: E402
-from tinytrain_core import taskrows  # noqa: E402
-from tinytrain_core import plots  # noqa: E402
+from tinytrain_core.stats import paired_diff_ci95   # noqa: E402
+from tinytrain_core.experiment import taskrows   # noqa: E402
+from tinytrain_core.report import plots   # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "default"

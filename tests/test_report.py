@@ -1,4 +1,4 @@
-"""Notebook 05's report (`tinytrain_core/report.py`): the verdict rule, the claims table against
+"""Notebook 05's report (`tinytrain_core/report/`): the verdict rule, the claims table against
 an independent recomputation from per-task rows (synthetic, and the committed default run),
 missing inputs, the paper's numbers beside ours, figures and the README block."""
 from __future__ import annotations
@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tinytrain_core import findings, report, taskrows
+from tinytrain_core.report import claims, findings, inputs, summary, tables
+from tinytrain_core.results import read_table
+from tinytrain_core.experiment import taskrows
 from tinytrain_core.data.domains import BUILTIN
 from tinytrain_core.paths import project_root
 from tinytrain_core.stats import stratified_mean_ci
 
 ROOT = project_root()
-SHARED = ROOT.parent / "shared"
 DOMAINS = ("signs", "glyphs", "cjk")
 CONFIG = "TinyTrain (meta) − FullTrain (imagenet): the paper's configuration"
 
@@ -42,9 +43,8 @@ ARMS = {("None", "imagenet"): 40, ("None", "meta"): 45, ("FullTrain", "imagenet"
 @pytest.fixture
 def tmp_results(tmp_path, monkeypatch):
     """A project root in tmp_path with synthetic adaptation rows for mcunet-5fps (profile smoke);
-    the paper's tables from ../shared when present."""
+    the paper's tables are the package's own (tinytrain_core.reference)."""
     monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
-    monkeypatch.setenv("TINYTRAIN_SHARED_DIR", str(SHARED if SHARED.is_dir() else tmp_path / "no-shared"))
     _write_rows(tmp_path, ARMS)
     return tmp_path
 
@@ -66,17 +66,17 @@ def _write_ablations(root):
 
 
 def test_verdict_rule_holds_does_not_hold_or_is_inconclusive():
-    assert report.verdict(2.0, 1.0) == "holds"
-    assert report.verdict(-2.0, 1.0) == "does not hold"
-    assert report.verdict(0.5, 1.0) == "inconclusive"
-    assert report.verdict(1.0, 1.0) == "inconclusive"        # a CI touching 0 does not exclude it
-    assert report.verdict(-0.5, 1.0) == "inconclusive"       # "≥" claims too: no "holds (not worse)"
-    assert report.verdict(3.0, math.nan) == "inconclusive"   # no CI, no verdict
-    assert report.verdict(math.nan, math.nan) == "not run"
+    assert claims.verdict(2.0, 1.0) == "holds"
+    assert claims.verdict(-2.0, 1.0) == "does not hold"
+    assert claims.verdict(0.5, 1.0) == "inconclusive"
+    assert claims.verdict(1.0, 1.0) == "inconclusive"        # a CI touching 0 does not exclude it
+    assert claims.verdict(-0.5, 1.0) == "inconclusive"       # "≥" claims too: no "holds (not worse)"
+    assert claims.verdict(3.0, math.nan) == "inconclusive"   # no CI, no verdict
+    assert claims.verdict(math.nan, math.nan) == "not run"
 
 
 def test_claims_table_matches_a_recomputation_from_per_task_rows(tmp_results):
-    c = report.claims(report.load("smoke"))
+    c = claims.claims(summary.load("smoke"))
     rows = taskrows.rows_in(taskrows.row_files(tmp_results / "results" / "smoke" / "adapt" / "mcunet-5fps"))
     for label, a, b in ((CONFIG, "meta", "imagenet"), ("TinyTrain − FullTrain (meta)", "meta", "meta"),
                         ("TinyTrain − FullTrain (imagenet)", "imagenet", "imagenet")):
@@ -89,56 +89,52 @@ def test_claims_table_matches_a_recomputation_from_per_task_rows(tmp_results):
         assert got["mean"] == pytest.approx(want["mean"], abs=1e-9)
         assert got["ci95"] == pytest.approx(want["ci95"], abs=1e-9)
         assert got["n"] == len(m) == 15
-        assert got["verdict"] == report.verdict(want["mean"], want["ci95"])
+        assert got["verdict"] == claims.verdict(want["mean"], want["ci95"])
 
 
-def test_missing_models_arms_ablations_and_paper_say_not_run_without_raising(tmp_path, monkeypatch):
+def test_missing_models_arms_and_ablations_say_not_run_without_raising(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
-    monkeypatch.setenv("TINYTRAIN_SHARED_DIR", str(tmp_path / "no-shared"))
     _write_rows(tmp_path, {("TinyTrain", "meta"): 66, ("FullTrain", "imagenet"): 60})
-    inp = report.load("smoke")
-    text = "\n".join(report.missing(inp))
+    inp = summary.load("smoke")
+    text = "\n".join(summary.missing(inp))
     assert "mbv2-w0.35: adaptation not run" in text and "notebook 03" in text and "notebook 04" in text
-    assert "table1_accuracy.csv not found" in text
-    tabs = report.tables(inp)
+    tabs = summary.tables(inp)
     assert tabs["table2"] is None and tabs["ablation_channels"] is None and tabs["ablation_meta_training"] is None
     c = tabs["claims"].set_index(["model", "evidence"])
     assert c.loc[("mcunet-5fps", CONFIG), "verdict"] != "not run"
     assert c.loc[("mcunet-5fps", "TinyTrain − FullTrain (meta)"), "verdict"] == "not run"
     assert (tabs["claims"][tabs["claims"].model == "mbv2-w0.35"].verdict == "not run").all()
     assert set(tabs["claims"].verdict) <= {"holds", "does not hold", "inconclusive", "not run"}
-    assert tabs["table1"].paper_accuracy.isna().all()
+    assert tabs["table1"].paper_accuracy.notna().any()        # the paper's numbers ship with the package
     t = tabs["time"].set_index("method")
     assert t.loc["FullTrain", "vs_fulltrain_time"] == 1
     assert t.loc["TinyTrain", "vs_fulltrain_time"] == pytest.approx(t.loc["TinyTrain", "task_s"] / t.loc["FullTrain", "task_s"])
     assert not (tmp_path / "results" / "smoke" / "adapt" / "mbv2-w0.35").exists()   # reading creates nothing
 
 
-@pytest.mark.skipif(not (SHARED / "paper").is_dir(), reason="the paper's tables (../shared/paper) are absent")
 def test_paper_numbers_stand_beside_ours_and_channel_budgets_match_by_rank(tmp_results):
     _write_ablations(tmp_results)
-    inp = report.load("smoke")
-    t1 = report.table1(inp).query("model == 'mcunet-5fps'").set_index(["method", "domain"])
+    inp = summary.load("smoke")
+    t1 = tables.table1(inp).query("model == 'mcunet-5fps'").set_index(["method", "domain"])
     assert t1.loc[("FullTrain", "cjk"), "paper_each"] == "75.3 / 66.4"        # aircraft / cub
     assert t1.loc[("FullTrain", "cjk"), "paper_accuracy"] == pytest.approx((75.3 + 66.4) / 2)
     assert t1.loc[("TinyTrain", "average"), "paper_accuracy"] == 69.3
-    ch = report.ablation_channels(inp).set_index(["criterion", "memory_kib"])
+    ch = tables.ablation_channels(inp).set_index(["criterion", "memory_kib"])
     assert ch.loc[("fisher", 50), "paper_budget_kB"] == 303 and ch.loc[("l2", 150), "paper_budget_kB"] == 355
     assert ch.loc[("l2", 150), "paper_accuracy"] == 69.7
-    c = report.claims(inp).query("model == 'mcunet-5fps'").set_index("evidence")
+    c = claims.claims(inp).query("model == 'mcunet-5fps'").set_index("evidence")
     assert c.loc["fisher − l2 @ 50 KiB (meta)", "paper"] == pytest.approx(68.1 - 66.95)
     assert c.loc["l2 − random @ 150 KiB (meta)", "paper"] == pytest.approx(69.7 - 69.0)
     assert c.loc[CONFIG, "paper"] == pytest.approx(69.3 - 66.9)
-    assert c.loc["TinyTrain − static (meta)", "verdict"] == report.verdict(8.0, 1.5) == "holds"
+    assert c.loc["TinyTrain − static (meta)", "verdict"] == claims.verdict(8.0, 1.5) == "holds"
 
 
 def test_every_target_domain_maps_to_the_papers_table1_columns():
     targets = [d for d, (role, _) in BUILTIN.items() if role == "target"]
-    assert set(targets) <= set(report.PAPER_DOMAINS)
-    assert [d for d in targets if not report.PAPER_DOMAINS[d]] == ["fashion"]   # real photos: no counterpart
-    t1 = report.paper("table1")
-    if t1 is not None:
-        assert {n for names in report.PAPER_DOMAINS.values() for n in names} <= set(t1.domain)
+    assert set(targets) <= set(inputs.PAPER_DOMAINS)
+    assert [d for d in targets if not inputs.PAPER_DOMAINS[d]] == ["fashion"]   # real photos: no counterpart
+    t1 = inputs.paper("table1")
+    assert {n for names in inputs.PAPER_DOMAINS.values() for n in names} <= set(t1.domain)
 
 
 def test_committed_default_claim_recomputes_from_the_committed_per_task_rows():
@@ -146,7 +142,7 @@ def test_committed_default_claim_recomputes_from_the_committed_per_task_rows():
     folder = ROOT / "results" / "default" / "adapt" / "mcunet-5fps"
     if not path.is_file() or not folder.is_dir():
         pytest.skip("no committed results/default/report/claims.csv (run notebook 05 with profile default)")
-    got = pd.read_csv(path, **findings.READ)
+    got = read_table(path)
     got = got[(got.model == "mcunet-5fps") & (got.evidence == CONFIG)].iloc[0]
     rows = taskrows.rows_in(taskrows.row_files(folder))
     m = rows[(rows.method == "TinyTrain") & (rows.checkpoint == "meta")].merge(
@@ -154,34 +150,34 @@ def test_committed_default_claim_recomputes_from_the_committed_per_task_rows():
     want = stratified_mean_ci(m.assign(diff=m.accuracy_x - m.accuracy_y, g="x"), value="diff", group="g")
     want = want[want.domain == "average"].iloc[0]
     assert abs(got["mean"] - want["mean"]) < 1e-6 and abs(got["ci95"] - want["ci95"]) < 1e-6
-    assert got["n"] == len(m) and got["verdict"] == report.verdict(want["mean"], want["ci95"])
+    assert got["n"] == len(m) and got["verdict"] == claims.verdict(want["mean"], want["ci95"])
 
 
 def test_readme_block_contains_the_claims_and_no_stale_marker(tmp_results):
     readme = tmp_results / "README.md"
     readme.write_text(f"intro\n\n{findings.START}\nstale sentence\n{findings.END}\n\nafter\n")
-    assert findings.update_readme("smoke") is True
+    assert summary.update_readme("smoke") is True
     text = readme.read_text()
     assert text.count(findings.START) == 1 and text.count(findings.END) == 1 and "stale sentence" not in text
     assert text.startswith("intro") and text.rstrip().endswith("after")
-    block = report.readme_block("smoke")
-    assert block in text and block == findings.readme_block("smoke")
+    block = summary.readme_block("smoke")
+    assert block in text and block == summary.readme_block("smoke")
     assert "| (a) | accuracy, the paper's configuration | mcunet-5fps |" in block
     assert "(e) dynamic > static" in block and "Not run on mbv2-w0.35" in block   # listed, not dropped
     assert "mcunet-5fps: None (imagenet)" in block                               # Table 1 averages
-    assert findings.update_readme("smoke") is False
+    assert summary.update_readme("smoke") is False
 
 
 def test_written_tables_have_sidecars_and_figures_stay_small(tmp_results):
-    inp = report.load("smoke")
-    tabs = report.tables(inp)
+    inp = summary.load("smoke")
+    tabs = summary.tables(inp)
     stale = tmp_results / "results" / "smoke" / "report" / "ablation_channels.csv"
     stale.parent.mkdir(parents=True)
     stale.write_text("old\n")
-    paths = report.write(inp, tabs)
+    paths = summary.write(inp, tabs)
     assert {p.stem for p in paths} == {k for k, t in tabs.items() if t is not None}
     assert all(p.with_suffix(".json").is_file() for p in paths) and not stale.exists()
-    back = pd.read_csv(tmp_results / "results" / "smoke" / "report" / "claims.csv", **findings.READ)
+    back = read_table(tmp_results / "results" / "smoke" / "report" / "claims.csv")
     assert np.allclose(back["mean"], tabs["claims"]["mean"], equal_nan=True, rtol=0, atol=1e-12)
-    figs = report.figures(inp, tabs["table1"])
+    figs = summary.figures(inp, tabs["table1"])
     assert len(figs) == 2 and all(0 < f.stat().st_size < 250_000 for f in figs)

@@ -8,7 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from tinytrain_core import adapt, analysis, taskrows
+from tinytrain_core.experiment import adapt, taskrows, tasks
+from tinytrain_core.experiment import analysis
 
 pytestmark = pytest.mark.filterwarnings("ignore:no 'meta' checkpoint:UserWarning")   # meta_fallback's notice
 DOMAIN = "fixture_a"
@@ -37,8 +38,8 @@ class Recorder:
 @pytest.fixture
 def sandbox(adapt_on_fixture, monkeypatch):
     rec = Recorder()
-    monkeypatch.setattr(adapt, "adapt_task", rec)
-    monkeypatch.setattr(adapt, "task_scheme", lambda *a: (None, {}))
+    monkeypatch.setattr(tasks, "adapt_task", rec)
+    monkeypatch.setattr(tasks, "task_scheme", lambda *a: (None, {}))
     return rec
 
 
@@ -62,7 +63,7 @@ def _archives():
 
 def _meta_checkpoint(content: bytes):
     """Put bytes where the meta checkpoint lives (loading is stubbed out: only its hash matters)."""
-    from tinytrain_core.checkpoints import checkpoint_path
+    from tinytrain_core.nets.checkpoints import checkpoint_path
     path = checkpoint_path("mcunet-5fps", "meta", "smoke")
     path.write_bytes(content)
     return path
@@ -245,7 +246,7 @@ def test_the_lr_is_the_argmax_of_the_validation_rows_per_domain_or_pooled():
 
 
 def test_a_checkpoint_replaced_while_it_loads_is_refused(tmp_path, monkeypatch):
-    from tinytrain_core import models
+    from tinytrain_core.nets import models
     monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
     nets = adapt.Backbones(adapt.AdaptConfig(profile="smoke", domains=[DOMAIN]))
     _meta_checkpoint(b"the weights the rows are keyed by")

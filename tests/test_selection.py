@@ -3,11 +3,11 @@ and an impossible budget names the smallest feasible one. Synthetic potentials o
 import pytest
 import torch
 
-from tinytrain_core import models
-from tinytrain_core.fisher import FisherPotential
-from tinytrain_core.schemes import conv_weights_of, l2_channels
-from tinytrain_core.costs import scheme_costs
-from tinytrain_core.selection import RATIOS, layer_scores, n_channels, select_scheme
+from tinytrain_core.nets import models
+from tinytrain_core.training.fisher import FisherPotential
+from tinytrain_core.training.schemes import conv_weights_of, l2_channels
+from tinytrain_core.training.costs import scheme_costs
+from tinytrain_core.training.selection import RATIOS, layer_scores, n_channels, select_scheme
 
 
 @pytest.fixture(scope="module")

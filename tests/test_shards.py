@@ -5,7 +5,7 @@ validation classes takes the pooled LR."""
 import pandas as pd
 import pytest
 
-from tinytrain_core import adapt, shards, taskrows
+from tinytrain_core.experiment import adapt, shards, taskrows, tasks
 from tinytrain_core.data import fixture_ready
 from tinytrain_core.paths import project_root
 
@@ -25,7 +25,7 @@ def test_ray_shards_equal_the_local_runner_and_adapt_run(tmp_path, monkeypatch):
     root = project_root()
     if not fixture_ready(root / "data" / "fixture"):
         pytest.skip("fixture domains missing: run `make fixture`")
-    from tinytrain_core.weights import WeightsMissing, find
+    from tinytrain_core.nets.weights import WeightsMissing, find
     try:
         find("mcunet-5fps")
     except WeightsMissing:
@@ -64,8 +64,8 @@ class Recorder:
 @pytest.fixture
 def recorder(adapt_on_fixture, monkeypatch):
     rec = Recorder()
-    monkeypatch.setattr(adapt, "adapt_task", rec)
-    monkeypatch.setattr(adapt, "task_scheme", lambda *a: (None, {}))
+    monkeypatch.setattr(tasks, "adapt_task", rec)
+    monkeypatch.setattr(tasks, "task_scheme", lambda *a: (None, {}))
     return rec
 
 

@@ -5,9 +5,10 @@ import copy
 import pytest
 import torch
 
-from tinytrain_core import checkpoints, costs, models, schemes
-from tinytrain_core.sparse import SparseEngine, pack_bits, unpack_bits
-from tinytrain_core.weights import WeightsMissing
+from tinytrain_core.nets import checkpoints, models
+from tinytrain_core.training import costs, schemes
+from tinytrain_core.training.sparse import SparseEngine, pack_bits, unpack_bits
+from tinytrain_core.nets.weights import WeightsMissing
 
 
 def backbone(name):

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from tinytrain_core import models, sparse_search as ss
-from tinytrain_core.costs import scheme_costs
-from tinytrain_core.finetune import initial_state
-from tinytrain_core.schemes import UpdateScheme, released_sparse_update, sparse_update
+from tinytrain_core.nets import models
+from tinytrain_core.methods import sparse_search as ss
+from tinytrain_core.training.costs import scheme_costs
+from tinytrain_core.training.finetune import initial_state
+from tinytrain_core.training.schemes import UpdateScheme, released_sparse_update, sparse_update
 
 MODEL = "mcunet-5fps"
 FAST = dict(population=48, generations=25)

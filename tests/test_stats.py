@@ -103,5 +103,5 @@ def test_leave_one_out_of_three_strata_equals_the_average_of_each_pair():
 
 
 def test_stats_imports_neither_matplotlib_nor_plots():
-    code = "import sys, tinytrain_core.stats; assert not {'matplotlib', 'tinytrain_core.plots'} & set(sys.modules)"
+    code = "import sys, tinytrain_core.stats; assert not {'matplotlib', 'tinytrain_core.report.plots'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)

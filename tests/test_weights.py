@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from tinytrain_core import weights
+from tinytrain_core.nets import weights
 
 
 class _Evil:
@@ -115,7 +115,7 @@ def test_damaged_weights_are_caught_as_unsafe_weights_too():
 
 
 def test_a_release_file_failing_its_sha256_is_refused_at_load(tmp_path, monkeypatch):
-    from tinytrain_core import checkpoints
+    from tinytrain_core.nets import checkpoints
     monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
     monkeypatch.delenv("TINYTRAIN_WEIGHTS_DIR", raising=False)
     path = tmp_path / "data" / "weights" / "mcunet-5fps.pkl"
@@ -129,6 +129,6 @@ def test_the_real_release_passes_its_check_at_load():
     src = os.environ.get("TINYTRAIN_WEIGHTS_DIR")
     if not src or not os.path.isdir(src):
         pytest.skip("TINYTRAIN_WEIGHTS_DIR not set: run `make weights` on a machine that has them")
-    from tinytrain_core import checkpoints
+    from tinytrain_core.nets import checkpoints
     net = checkpoints.create("mcunet-5fps", pretrained=True)
     assert net.classifier.weight.abs().sum() > 0

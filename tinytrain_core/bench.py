@@ -22,13 +22,15 @@ import time
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints, profiles, schemes
-from .costs import scheme_costs
-from .finetune import initial_state, run_task, train_scheme
-from .heads import CosineHead, prototypes
+from .nets import checkpoints
+from . import profiles
+from .training import schemes
+from .training.costs import scheme_costs
+from .training.finetune import initial_state, run_task, train_scheme
+from .training.heads import CosineHead, prototypes
 from .methods import Context, get
 from .runtime import CL, one_thread, to_channels_last
-from .sparse import SparseEngine
+from .training.sparse import SparseEngine
 
 
 def _step_timer(net, scheme, x, y):

@@ -21,9 +21,11 @@ import time
 
 import torch
 
-from . import checkpoints, profiles, schemes
-from .batched import fine_tune_many
-from .finetune import initial_state, run_task
+from .nets import checkpoints
+from . import profiles
+from .training import schemes
+from .training.batched import fine_tune_many
+from .training.finetune import initial_state, run_task
 from .methods import Context, get
 from .runtime import CL, device, to_channels_last
 

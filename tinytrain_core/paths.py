@@ -8,10 +8,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .profiles import PROFILES, check_profile
+# The profiles' names are folder names (results/<profile>/, figures/<profile>/), so they live with
+# the folders; their sizes are `profiles.SIZES` (which checks it has exactly these).
+PROFILES = ("smoke", "default", "paper")
 
 __all__ = ["PROFILES", "check_profile", "checkpoints_dir", "figures_dir", "project_root",
-           "results_dir", "shared_dir", "weights_dir"]
+           "results_dir", "weights_dir"]
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return profile
 
 
 def project_root() -> Path:
@@ -49,15 +57,3 @@ def checkpoints_dir(profile: str) -> Path:
 def weights_dir() -> Path:
     """Where `make weights` puts the ImageNet weights (data/weights/)."""
     return project_root() / "data" / "weights"
-
-
-def shared_dir() -> Path:
-    """The read-only reference folder handed to the project (paper tables, SparseUpdate's
-    released schemes, accounting oracles): `$TINYTRAIN_SHARED_DIR`, else `../shared` beside the
-    checkout. Its files are read at run time and never copied into git."""
-    env = os.environ.get("TINYTRAIN_SHARED_DIR")
-    d = Path(env) if env else project_root().parent / "shared"
-    if not d.is_dir():
-        raise FileNotFoundError(f"reference folder {d} not found; set TINYTRAIN_SHARED_DIR to the "
-                                "folder holding paper/ and reference/")
-    return d

@@ -15,7 +15,8 @@ A rerun with unchanged values reuses checkpoints and rows: changing a value here
 """
 from __future__ import annotations
 
-from .models import MODEL_NAMES
+from .nets.models import MODEL_NAMES
+from .paths import PROFILES, check_profile  # noqa: F401 (re-exported)
 
 # TinyTrain's budgets for mcunet-5fps (backward memory, tiny_training_int8 KiB; backward MACs per
 # sample), chosen in notebooks/02_adapt.ipynb from a sweep where memory binds.
@@ -153,14 +154,8 @@ PAPER = {
 }
 
 SIZES = {"smoke": SMOKE, "default": DEFAULT, "paper": PAPER}
-PROFILES = tuple(SIZES)
 STAGES = tuple(SMOKE)
-
-
-def check_profile(profile: str) -> str:
-    if profile not in SIZES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    return profile
+assert tuple(SIZES) == PROFILES, "profiles.SIZES and paths.PROFILES must name the same profiles"
 
 
 def settings(profile: str, stage: str, **overrides) -> dict:

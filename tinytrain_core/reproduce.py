@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .paths import PROFILES, project_root
+from .results import read_table
 
 KERNEL = "tinytrain"
 KEEP = ("reference", "previous-run", "notebooks")     # never moved aside at a fresh start
@@ -306,8 +307,7 @@ def compare(profile: str, root: Path | None = None, quiet: bool = False) -> pd.D
         if not new.is_file():
             rows.append(dict(table=str(rel), status="not recomputed"))
             continue
-        read = dict(keep_default_na=False, na_values=[""])  # "None" is a method name
-        rows.append(dict(table=str(rel), **compare_table(pd.read_csv(f, **read), pd.read_csv(new, **read))))
+        rows.append(dict(table=str(rel), **compare_table(read_table(f), read_table(new))))
     seen = {str(f.relative_to(ref_dir)) for f in ref_files}
     for f in sorted(run.results.rglob("*.csv")):
         rel = f.relative_to(run.results)

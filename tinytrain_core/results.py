@@ -1,7 +1,11 @@
-"""Writing result tables: a CSV and a JSON sidecar beside it, each replaced atomically.
+"""Result tables: a CSV and a JSON sidecar beside it, each replaced atomically; one reader.
 
     write_table(df, "results/default/x.csv", config=..., seed=0, manifest_hash=...)
     -> results/default/x.csv and results/default/x.json (the provenance keywords, as given)
+
+`read_table` is the one way to read a table back: "None" is a method's name (Table 1's
+no-adaptation baseline), which pandas' default reader turns into NaN; only an empty cell is
+missing.
 
 Sidecars hold no timestamps, so a rerun on the same config and data writes identical files.
 The per-task adaptation rows are not written here: they are appended row by row (`taskrows.py`).
@@ -54,3 +58,11 @@ def write_table(df: pd.DataFrame, path: str | Path, *, float_format: str | None 
     tmp.replace(path)
     write_json(sidecar_path(path), provenance)
     return path
+
+
+READ = dict(keep_default_na=False, na_values=[""])   # "None" is a method name, not a missing value
+
+
+def read_table(path, **kw) -> pd.DataFrame:
+    """A CSV table as written by `write_table` (or the paper's): only empty cells are missing."""
+    return pd.read_csv(path, **READ, **kw)

@@ -21,13 +21,17 @@ tighter than comparing two intervals: :func:`paired_differences`, :func:`paired_
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import t as _student_t
 
 AVERAGE = "average"
+METHOD_ORDER: tuple[str, ...] = ("None", "LastLayer", "AdapterDrop-75%", "AdapterDrop-50%", "AdapterDrop-25%",
+                                 "SparseUpdate", "TinyTL", "FullTrain", "Transductive", "TinyTrain")
+DOMAIN_ORDER: tuple[str, ...] = ("icons", "signs", "glyphs", "cjk", "emoji", "lineart", "cards", "fashion",
+                                 "textures", "clipart")
 
 
 def t95(df):
@@ -81,7 +85,6 @@ def _cols(group: str | Sequence[str]) -> list[str]:
 
 def _sorted(res: pd.DataFrame, cols: list[str], stratum: str) -> pd.DataFrame:
     """Groups in method order, strata in domain order."""
-    from .plots.common import domain_order, method_order  # lazy: plots imports matplotlib, stats must not
     orders = [(c, method_order) for c in cols] + [(stratum, domain_order)]
     ranks = {f"_rank{i}": res[c].astype(str).map({n: r for r, n in enumerate(order(res[c].astype(str)))})
              for i, (c, order) in enumerate(orders)}
@@ -139,7 +142,7 @@ def stratified_mean_ci(rows: pd.DataFrame, value: str = "accuracy", group: str |
     A stratum with a single task has no sd, and then neither has the average (NaN).
 
     Returns columns ``[*group, stratum, n, n_strata, mean, sd, se, ci95, df]``, groups in
-    method order, strata in domain order (:mod:`tinytrain_core.plots.common`).
+    method order, strata in domain order (:func:`method_order`, :func:`domain_order`).
     """
     cols = _cols(group)
     _require(rows, [value, *cols, stratum], "stratified_mean_ci")
@@ -194,3 +197,40 @@ def paired_differences(rows: pd.DataFrame, reference="FullTrain", value: str = "
     m = rows.loc[~is_ref, [*pair_on, *cols, value]].merge(ref, on=pair_on, how="inner")
     m["diff"] = m[value] - m["reference"]
     return m[[*pair_on, *cols, value, "reference", "diff"]].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# table order and the verdict rule (shared by tables, figures and sentences)
+# ---------------------------------------------------------------------------------------------
+
+def _ordered(names: Iterable, known: Sequence[str], last: Sequence[str] = ()) -> list[str]:
+    names = list(dict.fromkeys(str(n) for n in names))
+    head = [n for n in known if n in names]
+    tail = [n for n in last if n in names]
+    rest = sorted(n for n in names if n not in head and n not in tail)
+    return head + rest + tail
+
+
+def method_order(names: Iterable) -> list[str]:
+    """Table 1's methods from the least to the most trained, TinyTrain last (those present), then
+    others alphabetically."""
+    return _ordered(names, METHOD_ORDER)
+
+
+def domain_order(names: Iterable) -> list[str]:
+    """The table order of :data:`DOMAIN_ORDER` (those present), others alphabetically, "average" last."""
+    return _ordered(names, DOMAIN_ORDER, last=(AVERAGE,))
+
+
+def pm(mean: float, ci: float) -> str:
+    """'+1.2 ± 0.3' (a difference and its 95% CI, one decimal); '(no CI)' when there is none."""
+    return f"{mean:+.1f} ± {ci:.1f}" if not math.isnan(ci) else f"{mean:+.1f} (no CI)"
+
+
+def verdict(mean: float, ci: float) -> str:
+    """better / worse / no clear difference: whether the 95% CI of a difference excludes 0."""
+    if mean - ci > 0:
+        return "better"
+    if mean + ci < 0:
+        return "worse"
+    return "no clear difference"

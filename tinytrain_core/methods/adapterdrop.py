@@ -1,7 +1,7 @@
 """AdapterDrop (Ruckle et al. 2021) for CNNs, the fixed ("specialised") variant: a zero-initialised
 parallel 1x1-conv adapter in every block, those of the lowest 25/50/75% of blocks dropped; only
 the adapters train (`schemes.adapter_drop`, `branches.py`)."""
-from ..schemes import adapter_drop
+from ..training.schemes import adapter_drop
 from .base import Method
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..schemes import UpdateScheme
+from ..training.schemes import UpdateScheme
 from ..profiles import COMPUTE_MACS, MEMORY_KIB
 
 

@@ -1,5 +1,5 @@
 """FullTrain: every conv weight and bias trains (through the same engine)."""
-from ..schemes import full_train
+from ..training.schemes import full_train
 from .base import Method
 
 

@@ -1,5 +1,5 @@
 """LastLayer: the last conv only (weights and bias; the feature-mix conv where there is one)."""
-from ..schemes import last_layer
+from ..training.schemes import last_layer
 from .base import Method
 
 

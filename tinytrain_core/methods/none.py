@@ -1,5 +1,5 @@
 """None: no adaptation; cosine prototypes on the offline features."""
-from ..schemes import no_update
+from ..training.schemes import no_update
 from .base import Method
 
 

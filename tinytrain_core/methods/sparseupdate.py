@@ -8,8 +8,8 @@
 - a released label ("49kb" ... "148kb"): that released scheme;
 - None: the largest released scheme.
 """
-from .. import sparse_search
-from ..schemes import conv_weights_of, released_sparse_update, sparse_update
+from . import sparse_search
+from ..training.schemes import conv_weights_of, released_sparse_update, sparse_update
 from .base import Method
 
 _SEARCHED: dict = {}

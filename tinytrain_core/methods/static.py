@@ -4,7 +4,7 @@ The scheme is given as the `adapt.scheme_summary` string of a TinyTrain selectio
 channels as a bit mask per conv); as TinyTrain selects them, the bias of every listed conv trains
 too. Which scheme to freeze (TinyTrain's most frequent one) is `ablations.most_frequent_scheme`.
 """
-from ..schemes import UpdateScheme
+from ..training.schemes import UpdateScheme
 from .base import Method
 
 

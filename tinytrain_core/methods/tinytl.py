@@ -1,6 +1,6 @@
 """TinyTL (Cai et al. 2020): weights frozen; every bias and a lite-residual branch per block train
 (`schemes.tinytl`, `branches.py`)."""
-from ..schemes import tinytl
+from ..training.schemes import tinytl
 from .base import Method
 
 

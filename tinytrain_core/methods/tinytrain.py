@@ -1,7 +1,7 @@
 """TinyTrain: Fisher potential over the support set, then budgeted layer/channel selection."""
-from ..fisher import fisher_potential
-from ..schemes import conv_weights_of
-from ..selection import select_scheme
+from ..training.fisher import fisher_potential
+from ..training.schemes import conv_weights_of
+from ..training.selection import select_scheme
 from .base import Method
 
 

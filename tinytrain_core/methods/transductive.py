@@ -2,7 +2,7 @@
 the entropy of the unlabelled queries' predictions (weight 1; `finetune.fine_tune`). The queries'
 labels are never used for training. Dhillon et al.'s own recipe (lr 5e-5, 25 epochs, no
 augmentation) is replaced by the shared protocol so that only the loss differs from FullTrain."""
-from ..schemes import UpdateScheme, full_train
+from ..training.schemes import UpdateScheme, full_train
 from .base import Method
 
 
