@@ -11,6 +11,10 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # before the process starts. Defined only here; `make setup` copies it into the kernel spec.
 export GLIBC_TUNABLES := glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
 export PYTHONHASHSEED := 0
+# The same bits on any x86-64 CPU: ATen's and oneDNN's kernels pinned to AVX2 (tinytrain_core.CPU_PIN
+# says why; importing the package sets the same defaults, the kernel spec and Ray's workers get them).
+export ATEN_CPU_CAPABILITY ?= avx2
+export ONEDNN_MAX_CPU_ISA ?= AVX2
 # Weights travel beside the checkout on CI and dev machines; elsewhere `make weights` downloads.
 SHARED_WEIGHTS := $(abspath ../shared/weights/tiny-training)
 ifeq ($(origin TINYTRAIN_WEIGHTS_DIR), undefined)
@@ -26,7 +30,7 @@ help: ## show this help
 	@echo "  PROFILE=smoke|default|paper (now: $(PROFILE))"
 
 setup: $(VENV)/.installed ## create .venv (Python 3.11) with the pinned dependencies and the Jupyter kernel
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml tinytrain_core/kernelspec.py tinytrain_core/__init__.py
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"

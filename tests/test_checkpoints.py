@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tinytrain_core.nets import checkpoints
+from tinytrain_core.nets.checkpoints import create
 
 
 class Killed(BaseException):
@@ -85,3 +86,19 @@ def test_a_config_change_is_a_quiet_no_match(tmp_path, capsys):
 def test_the_hash_field_is_reserved(tmp_path):
     with pytest.raises(ValueError, match="reserved"):
         checkpoints.save(tmp_path / "m.pt", {"w": torch.ones(2)}, {checkpoints.HASH_FIELD: "x"})
+
+
+def test_the_feature_mix_variant_is_the_same_network_every_time_and_leaves_the_global_rng_alone():
+    import os
+    if not os.environ.get("TINYTRAIN_WEIGHTS_DIR") and not (Path(__file__).parent.parent / "data" / "weights").is_dir():
+        pytest.skip("ImageNet weights absent (make weights)")
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = create("mbv2-w0.35", pretrained=True, feature_mix=True)
+    after = torch.rand(1)
+    b = create("mbv2-w0.35", pretrained=True, feature_mix=True)
+    assert torch.equal(before, after)                      # the global random stream is untouched
+    assert torch.equal(a.backbone.feature_mix.conv.weight, b.backbone.feature_mix.conv.weight)
+    c = create("mbv2-w0.35", pretrained=True, feature_mix=True, mix_seed=1)
+    assert not torch.equal(a.backbone.feature_mix.conv.weight, c.backbone.feature_mix.conv.weight)

@@ -70,6 +70,11 @@ def code_hash(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _cpu_kernels() -> dict:
+    from .runtime import cpu_kernels   # imports torch: only when a run starts
+    return cpu_kernels()
+
+
 def _git(root: Path, *args: str) -> str | None:
     try:
         r = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
@@ -121,6 +126,7 @@ class Run:
                       "started": _now(), "code_hash": code,
                       "git_commit": head.strip() if head else None,
                       "git_dirty": bool(dirty.strip()) if dirty is not None else None,
+                      "cpu_kernels": _cpu_kernels(),
                       "stages": {}}
         self.save()
         print(f"fresh run {self.state['id']} of profile {self.profile}: every table is recomputed")

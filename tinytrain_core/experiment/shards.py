@@ -38,6 +38,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .. import CPU_PIN
+
 from . import taskrows
 from .backbones import Backbones
 from .config import AdaptConfig
@@ -113,9 +115,10 @@ def merge(cfg: AdaptConfig, domain: str) -> int:
 
 def _environment() -> dict:
     """What Ray's workers need of this process's environment: where the checkout, data, results
-    and weights are, and the two variables the Makefile sets (hash seed; glibc's allocator)."""
+    and weights are, and the variables the Makefile sets (hash seed; glibc's allocator; the CPU
+    kernel pin, `tinytrain_core.CPU_PIN`)."""
     return {k: v for k, v in os.environ.items()
-            if k.startswith("TINYTRAIN_") or k in ("PYTHONHASHSEED", "GLIBC_TUNABLES")}
+            if k.startswith("TINYTRAIN_") or k in ("PYTHONHASHSEED", "GLIBC_TUNABLES", *CPU_PIN)}
 
 
 @contextlib.contextmanager

@@ -145,17 +145,24 @@ def matches(path: str | Path, meta: dict) -> bool:
 # ---------------------------------------------------------------- backbones by checkpoint name
 
 def create(name: str, pretrained: bool = True, feature_mix: bool = False,
-           num_classes: int = 1000) -> models.TinyNet:
+           num_classes: int = 1000, mix_seed: int = 0) -> models.TinyNet:
     """Build a backbone by name.
 
     pretrained=True loads the released ImageNet weights (dequantised, BatchNorm folded) from
     `data/weights/` or `$TINYTRAIN_WEIGHTS_DIR`; a missing file raises `WeightsMissing` naming
     `make weights`. With feature_mix=True the mix conv and the classifier stay randomly
-    initialised (no released weights exist for them).
+    initialised (no released weights exist for them), from `mix_seed` and without touching the
+    global random state: TinyTrain's scheme on that variant depends on those weights, so its
+    cost rows must not change from run to run.
     """
-    net = models.create(name, feature_mix=feature_mix, num_classes=num_classes)
+    mixed = feature_mix and models.FEATURE_MIX[name]
+    if not (pretrained and mixed):
+        net = models.create(name, feature_mix=feature_mix, num_classes=num_classes)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(mix_seed)
+            net = models.create(name, feature_mix=feature_mix, num_classes=num_classes)
     if pretrained:
-        mixed = feature_mix and models.FEATURE_MIX[name]
         weights.load_imagenet(net, load_classifier=not mixed and num_classes == 1000)
     return net
 
