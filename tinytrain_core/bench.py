@@ -10,6 +10,10 @@
    images of that size), one thread, interleaved: a TinyTrain task (selection + fine-tuning +
    evaluation, with the exact frozen-prefix cache) against a FullTrain task, and TinyTrain
    without the cache. Target TinyTrain/FullTrain <= 0.25.
+4. `--pin-cost`: what the CPU kernel pin (`tinytrain_core.CPU_PIN`, AVX2) costs on a machine
+   that has more: two worker processes, one pinned and one on the machine's best kernels
+   (ATEN_CPU_CAPABILITY=avx512 ONEDNN_MAX_CPU_ISA=AVX512_CORE), run the same FullTrain and
+   TinyTrain tasks of the default size, one thread each, taking turns; the ratio of medians.
 Run with GLIBC_TUNABLES set (the Makefile exports it): glibc's allocator otherwise dominates.
 """
 from __future__ import annotations
@@ -57,7 +61,10 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=profiles.settings("default", "adapt")["steps"])
     ap.add_argument("--tasks", type=int, default=6, help="tasks of the end-to-end comparison")
+    ap.add_argument("--pin-cost", action="store_true", help="only part 4: the CPU kernel pin's cost")
     args = ap.parse_args(argv)
+    if args.pin_cost:
+        return pin_cost(args.model, args.steps, args.reps)
     if "GLIBC_TUNABLES" not in os.environ:
         print("warning: GLIBC_TUNABLES is not set; run through `make bench` for representative timings")
     torch.manual_seed(0)
@@ -155,6 +162,61 @@ def end_to_end(net, state, ctx, steps: int, n_tasks: int) -> float:
     print(f"RATIO TinyTrain/FullTrain task = {ratio:.3f}  (target <= 0.25: {'PASS' if ratio <= 0.25 else 'FAIL'}); "
           f"cache speed-up of TinyTrain {total['TinyTrain, no cache'] / total['TinyTrain']:.2f}x")
     return ratio
+
+
+UNPINNED = {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}
+
+
+def _task_worker(conn, model: str, steps: int):
+    """A process that times one task per request: ('FullTrain' | 'TinyTrain', task index) -> s."""
+    from .runtime import cpu_kernels
+    torch.set_num_threads(1)
+    net = checkpoints.create(model, pretrained=True).backbone.to(memory_format=CL).eval()
+    state, (tasks, _) = initial_state(net), _bench_tasks(3)
+    ctx = Context(model, profiles.MEMORY_KIB, profiles.COMPUTE_MACS)
+    conn.send(cpu_kernels()["aten_cpu_capability"])
+    while (job := conn.recv()) is not None:
+        method, i = get(job[0]), job[1]
+        t0 = time.perf_counter()
+        net.load_state_dict(state)
+        scheme, _ = method.timed_scheme(net, tasks[i][0], tasks[i][1], ctx)
+        run_task(net, state, scheme, *tasks[i], steps, 1e-3, seed=0)
+        conn.send(time.perf_counter() - t0)
+
+
+def pin_cost(model: str, steps: int, reps: int) -> dict:
+    """Part 4 of the module docstring; returns {method: pinned / unpinned median task time}."""
+    import multiprocessing
+    from . import CPU_PIN
+    ctx_mp, workers = multiprocessing.get_context("spawn"), {}
+    for label, env in (("pinned", CPU_PIN), ("unpinned", UNPINNED)):
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)                     # a spawned child starts with this environment
+        parent, child = ctx_mp.Pipe()
+        proc = ctx_mp.Process(target=_task_worker, args=(child, model, steps), daemon=True)
+        proc.start()
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        workers[label] = (proc, parent, parent.recv())
+    print("kernels: " + ", ".join(f"{k} {w[2]}" for k, w in workers.items()))
+    times = {(lab, m): [] for lab in workers for m in ("FullTrain", "TinyTrain")}
+    for r in range(reps + 1):                       # round 0: warm-up, not counted
+        for m in ("FullTrain", "TinyTrain"):
+            for lab, (_, conn, _) in workers.items():
+                conn.send((m, r % 3))
+                took = conn.recv()
+                if r:
+                    times[(lab, m)].append(took)
+    for proc, conn, _ in workers.values():
+        conn.send(None)
+        proc.join()
+    out = {}
+    for m in ("FullTrain", "TinyTrain"):
+        pinned, free = (statistics.median(times[(lab, m)]) for lab in ("pinned", "unpinned"))
+        out[m] = pinned / free
+        print(f"{m} task ({steps} steps, one thread, median of {reps}): pinned {pinned:.2f} s, "
+              f"unpinned {free:.2f} s -> RATIO pinned/unpinned = {out[m]:.3f}")
+    return out
 
 
 if __name__ == "__main__":
