@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -393,3 +395,90 @@ def test_paper_profile_runs_on_converted_data_and_traffic_sign_takes_the_pooled_
         assert set(val.domain) == {"md_omniglot"} and set(test.domain) == {"md_traffic_sign", "md_omniglot"}
         assert set(test[test.method == "TinyTrain"].lr) == {1e-3}          # md_omniglot's choice, pooled to signs
         assert test.ways.max() >= 5 and len(test) == 2 * 2 * 2
+
+
+# ---------------------------------------------------------------- damaged records (issue 22)
+
+def record_spans(path):
+    """(offset, length) of every record of a .tfrecords file."""
+    raw, out, at = path.read_bytes(), [], 0
+    while at < len(raw):
+        n = struct.unpack("<Q", raw[at:at + 8])[0]
+        out.append((at, n))
+        at += 12 + n + 4
+    return out
+
+
+def skipped(m):
+    return {(r["file"], r["record"]): r["reason"] for r in m["skipped_records"]}
+
+
+def test_a_record_failing_its_data_crc_is_skipped_and_the_rest_of_its_file_kept(tmp_path):
+    src = md_source(tmp_path, "dtd")
+    f = src / "4.tfrecords"
+    raw = bytearray(f.read_bytes())
+    image = jpeg(4, (25, 18))                          # record 1's JPEG
+    at = raw.find(image)
+    raw[at + len(image) - 20] ^= 0x10                  # one bit of its scan data flipped
+    f.write_bytes(bytes(raw))
+    m = D.convert_meta_dataset(tmp_path, "dtd")
+    offset = record_spans(f)[1][0]
+    assert skipped(m) == {("4.tfrecords", 1): f"damaged record: {f} record 1 at byte offset {offset}: "
+                                              "its data fails its CRC-32C check"}
+    assert m["counts"]["0004-dtd-class-4"] == N_IMAGES - 1
+
+
+def _flip_length(raw, at, n):
+    raw[at + 2] ^= 0x01                                # its CRC no longer matches
+
+
+def _huge_length(raw, at, n):
+    head = struct.pack("<Q", 100 * 2**20)              # 100 MiB, with a valid CRC
+    raw[at:at + 12] = head + TFRecordWriter.masked_crc(head)
+
+
+def _length_past_the_end(raw, at, n):
+    head = struct.pack("<Q", 2**20)                    # 1 MiB in a file of a few KB, valid CRC
+    raw[at:at + 12] = head + TFRecordWriter.masked_crc(head)
+
+
+@pytest.mark.parametrize("damage, why", [
+    (_flip_length, "its length field fails its CRC-32C check"),
+    (_huge_length, f"its length field says {100 * 2**20} bytes, over the 64 MiB cap of one record"),
+    (_length_past_the_end, f"its length field says {2**20} bytes, but only"),
+], ids=["length-crc", "over-cap", "past-end"])
+def test_a_damaged_length_field_ends_its_file_naming_file_and_offset_without_allocating_it(
+        tmp_path, capsys, damage, why):
+    src = md_source(tmp_path, "dtd")
+    f = src / "4.tfrecords"
+    write_records(f, [(jpeg(4, (24 + i, 18)), 4) for i in range(5)])
+    at, n = record_spans(f)[2]
+    raw = bytearray(f.read_bytes())
+    damage(raw, at, n)
+    f.write_bytes(bytes(raw))
+    tracemalloc.start()
+    try:
+        m = D.convert_meta_dataset(tmp_path, "dtd")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    reason = skipped(m)[("4.tfrecords", 2)]
+    assert reason.startswith(f"file unreadable from here on: {f} record 2 at byte offset {at}: {why}")
+    assert reason.endswith("download or convert this source again") and reason in capsys.readouterr().out
+    assert m["counts"]["0004-dtd-class-4"] == 2 and len(m["skipped_records"]) == 1   # records 3, 4 lost
+    assert peak < 16 * 2**20                           # the length was never allocated
+
+
+def test_a_record_without_a_label_is_skipped_and_the_rest_of_its_file_kept(tmp_path):
+    src = md_source(tmp_path, "aircraft")
+    w = TFRecordWriter(str(src / "4.tfrecords"))
+    w.write({"image": (jpeg(4), "byte"), "label": (4, "int")})
+    w.write({"image": (jpeg(4, (30, 20)), "byte")})    # no label
+    w.write({"label": (4, "int")})                     # no image
+    for size in ((26, 18), (28, 18)):
+        w.write({"image": (jpeg(4, size), "byte"), "label": (4, "int")})
+    w.close()
+    m = D.convert_meta_dataset(tmp_path, "aircraft")
+    assert skipped(m) == {("4.tfrecords", 1): "record has no int64 'label'",
+                          ("4.tfrecords", 2): "record has no 'image' bytes"}
+    assert m["counts"]["0004-aircraft-class-4"] == 3
