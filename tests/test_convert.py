@@ -482,3 +482,44 @@ def test_a_record_without_a_label_is_skipped_and_the_rest_of_its_file_kept(tmp_p
     assert skipped(m) == {("4.tfrecords", 1): "record has no int64 'label'",
                           ("4.tfrecords", 2): "record has no 'image' bytes"}
     assert m["counts"]["0004-aircraft-class-4"] == 3
+
+
+def edit_spec(src, **fields):
+    spec = json.loads((src / "dataset_spec.json").read_text())
+    for k, v in fields.items():
+        spec[k] = {**spec[k], **v}
+    (src / "dataset_spec.json").write_text(json.dumps(spec))
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(classes_per_split={"TEST": 10**12}), r"classes_per_split\['TEST'\] is 1000000000000, .* from 0 to 100,000"),
+    (dict(classes_per_split={"TEST": 3e7}), r"classes_per_split\['TEST'\] is 30000000.0, .* from 0 to 100,000"),
+    (dict(classes_per_split={"VALID": -2, "TEST": 9}), r"classes_per_split\['VALID'\] is -2, .* from 0 to"),
+    (dict(classes_per_split={"TEST": 2.5}), r"classes_per_split\['TEST'\] is 2.5, .* whole number"),
+    (dict(images_per_class={"3": 10**12}), r"images_per_class\['3'\] is 1000000000000, .* from 0 to 10,000,000"),
+    (dict(images_per_class={"3": -1}), r"images_per_class\['3'\] is -1, "),
+], ids=["1e12-classes", "3e7-classes", "negative-split", "fraction", "1e12-images", "negative-images"])
+def test_absurd_or_negative_spec_counts_are_refused_naming_field_value_limit_and_file_before_allocating(
+        tmp_path, fields, message):
+    src = md_source(tmp_path, "fungi")
+    edit_spec(src, **fields)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=message) as e:
+            D.convert_meta_dataset(tmp_path, "fungi")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(e.value).startswith(f"{src / 'dataset_spec.json'}: ") and "convert the source again" in str(e.value)
+    assert peak < 16 * 2**20 and nothing_left("md_fungi")
+
+
+def test_absurd_bilevel_counts_are_refused_before_allocating(tmp_path):
+    src = md_source(tmp_path / "a", "omniglot", per_split=(1, 1, 2), superclasses=(2, 2, 3, 3))
+    edit_spec(src, classes_per_superclass={"3": 10**12})
+    with pytest.raises(ValueError, match=r"classes_per_superclass\['3'\] is 1000000000000, "):
+        D.convert_meta_dataset(tmp_path / "a", "omniglot")
+    src = md_source(tmp_path / "b", "omniglot", per_split=(1, 1, 2), superclasses=(2, 2, 3, 3))
+    edit_spec(src, classes_per_superclass={str(i): 60_000 for i in range(4)})
+    with pytest.raises(ValueError, match="the classes of all splits together is 240000, .* from 0 to 100,000"):
+        D.convert_meta_dataset(tmp_path / "b", "omniglot")

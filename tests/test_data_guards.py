@@ -71,3 +71,18 @@ def test_a_domain_lost_between_the_swaps_renames_is_restored_even_if_the_rerun_f
         D.import_folder(class_folders(tmp_path / "few", 3), "mine")
     assert on_disk() == ["mine"] and manifest("mine") == before
     assert "restored domain 'mine'" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- episode specs (item 5)
+
+@pytest.mark.parametrize("setting", [dict(max_ways=30_000_000), dict(max_ways=3e7), dict(ways=10**12),
+                                     dict(shots=-1), dict(queries=-5), dict(max_support=2.5),
+                                     dict(min_ways=True)],
+                         ids=["3e7-ways", "float-ways", "1e12-ways", "negative-shots", "negative-queries",
+                              "fraction", "bool"])
+def test_an_episode_config_refuses_counts_no_episode_can_have_naming_the_setting(setting):
+    (name, value), = setting.items()
+    with pytest.raises(ValueError, match=rf"EpisodeConfig.{name} is {value!r}, but it must be a whole "
+                                         r"number from 0 to 100,000; fix the episode settings"):
+        D.EpisodeConfig(mode="fixed", **setting)
+

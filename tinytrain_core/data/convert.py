@@ -69,6 +69,8 @@ PATTERNS = ("{}.tfrecords", "{}_{}.tfrecords")
 MIN_IMAGES = 2          # one support and one query image per class
 MAX_REPORTED = 500      # skipped records listed one by one in the manifest; the rest are counted
 MAX_RECORD_BYTES = 64 * 2**20   # one record: Meta-Dataset's are JPEGs of ~10-100 KB
+MAX_SPEC_CLASSES = 100_000      # classes of one source (Meta-Dataset's most: Omniglot's 1,623)
+MAX_SPEC_IMAGES_PER_CLASS = 10_000_000   # (its most: a QuickDraw class, a few 100k)
 LAYOUTS = ("MiniImageNet must be in one of two layouts: (a) Ravi & Larochelle's: src/images/*.jpg "
            "with src/train.csv, src/val.csv and src/test.csv, each with the header "
            "'filename,label'; or (b) class folders: src/train/<wnid>/*.jpg, src/val/<wnid>/*.jpg "
@@ -193,6 +195,25 @@ def _split_key(key: str) -> str:
     return key.rsplit(".", 1)[-1].upper()   # "Split.TRAIN" and "TRAIN" alike
 
 
+class BadCount(ValueError):
+    pass
+
+
+def _count(value, field: str, f: Path, limit: int) -> int:
+    """`value` of the spec `f`'s `field` as a whole count from 0 to `limit`, checked before
+    anything is sized by it: a damaged count of 3e7 classes took 4 GB before its refusal, and
+    a negative one put classes of one split into another."""
+    try:
+        n = int(value)
+    except (ValueError, TypeError, OverflowError):
+        n = None
+    if n is None or n != value and not isinstance(value, str) or not 0 <= n <= limit:
+        raise BadCount(f"{f}: {field} is {value!r}, but a count there must be a whole number from 0 "
+                       f"to {limit:,}; the spec is damaged: convert the source again (Meta-Dataset's "
+                       "dataset_conversion)")
+    return n
+
+
 def read_spec(source_dir: Path) -> dict:
     """The parts of `dataset_spec.json` a conversion needs: name, file_pattern, class names,
     images per class and {train/val/test: [class ids]} in Meta-Dataset's contiguous order."""
@@ -203,18 +224,24 @@ def read_spec(source_dir: Path) -> dict:
     try:
         spec = json.loads(f.read_text())
         bilevel = "superclasses_per_split" in spec
-        per_split = {MD_SPLITS[_split_key(k)]: int(v) for k, v in
-                     spec["superclasses_per_split" if bilevel else "classes_per_split"].items()}
+        field = "superclasses_per_split" if bilevel else "classes_per_split"
+        per_split = {MD_SPLITS[_split_key(k)]: _count(v, f"{field}[{k!r}]", f, MAX_SPEC_CLASSES)
+                     for k, v in spec[field].items()}
         if bilevel:  # superclasses contiguous per split, classes contiguous per superclass
-            sizes = {int(k): int(v) for k, v in spec["classes_per_superclass"].items()}
+            sizes = {int(k): _count(v, f"classes_per_superclass[{k!r}]", f, MAX_SPEC_CLASSES)
+                     for k, v in spec["classes_per_superclass"].items()}
             starts = {"train": 0, "val": per_split.get("train", 0)}
             starts["test"] = starts["val"] + per_split.get("val", 0)
             per_split = {s: sum(sizes[i] for i in range(starts[s], starts[s] + per_split.get(s, 0)))
                          for s in SPLITS}
+        _count(sum(per_split.values()), "the classes of all splits together", f, MAX_SPEC_CLASSES)
         names = {int(k): str(v) for k, v in spec.get("class_names", {}).items()}
-        counts = {int(k): sum(v.values()) if isinstance(v, dict) else int(v)
+        counts = {int(k): _count(sum(v.values()) if isinstance(v, dict) else v, f"images_per_class[{k!r}]",
+                                 f, MAX_SPEC_IMAGES_PER_CLASS)
                   for k, v in spec.get("images_per_class", {}).items()}
         pattern = spec.get("file_pattern", "{}.tfrecords")
+    except BadCount:
+        raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{f} is not a DatasetSpecification or BiLevelDatasetSpecification "
                          f"({type(e).__name__}: {e}); ImageNet's hierarchical spec is not supported") from e
