@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import struct
 import tracemalloc
 
@@ -523,3 +524,70 @@ def test_absurd_bilevel_counts_are_refused_before_allocating(tmp_path):
     edit_spec(src, classes_per_superclass={str(i): 60_000 for i in range(4)})
     with pytest.raises(ValueError, match="the classes of all splits together is 240000, .* from 0 to 100,000"):
         D.convert_meta_dataset(tmp_path / "b", "omniglot")
+
+
+# ---------------------------------------------------------------- MiniImageNet: links, repeats, text (issue 22)
+
+def _link_class_folder(src, outside):
+    (src / "test" / "n09999999").symlink_to(outside, target_is_directory=True)
+    return src / "test" / "n09999999"
+
+
+def _link_split_folder(src, outside):
+    (src / "test").rename(src / "real-test")
+    (src / "test").symlink_to(src / "real-test", target_is_directory=True)
+    return src / "test"
+
+
+def _link_image(src, outside):
+    (src / "test" / "n01000009" / "x.jpg").symlink_to(outside / "0.jpg")
+    return src / "test" / "n01000009" / "x.jpg"
+
+
+@pytest.mark.parametrize("link", [_link_class_folder, _link_split_folder, _link_image],
+                         ids=["class-folder", "split-folder", "image"])
+def test_symlinks_in_the_folder_layout_are_refused_and_nothing_written(tmp_path, link):
+    src = mini_folders(tmp_path / "mini")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for i in range(N_IMAGES):
+        (outside / f"{i}.jpg").write_bytes(jpeg(20 + i))              # readable: followed before
+    path = link(src, outside)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} is a symbolic link.*nothing written.*cp -rL"):
+        D.convert_miniimagenet(src)
+    assert nothing_left("miniimagenet")
+
+
+def test_a_csv_row_naming_a_link_inside_images_is_refused(tmp_path):
+    src = mini_csv(tmp_path / "mini")
+    (src / "images" / "again.jpg").symlink_to(src / "images" / "n0100000000000000.jpg")
+    with open(src / "train.csv", "a", newline="") as f:
+        csv.writer(f).writerow(("again.jpg", "n01000000"))
+    with pytest.raises(ValueError, match=rf"train.csv line {3 * N_IMAGES + 2}: .*again.jpg is or passes "
+                                         r"through a symbolic link.*cp -rL"):
+        D.convert_miniimagenet(src)
+    assert nothing_left("miniimagenet")
+
+
+def test_an_image_listed_twice_is_converted_once_under_its_first_class_with_a_warning(tmp_path):
+    src = mini_csv(tmp_path / "mini")
+    with open(src / "train.csv", "a", newline="") as f:
+        csv.writer(f).writerow(("n0100000000000000.jpg", "n01000000"))   # twice in its class
+    with open(src / "test.csv", "a", newline="") as f:
+        csv.writer(f).writerow(("n0100000000000001.jpg", "n01000009"))   # and in another class
+    with pytest.warns(UserWarning, match="2 images repeat a file listed before"):
+        m = D.convert_miniimagenet(src)
+    assert m["counts"]["n01000000"] == N_IMAGES and m["counts"]["n01000009"] == N_IMAGES
+    first, second = (str(src / "images" / f"n01000000{i:08d}.jpg") for i in (0, 1))
+    assert m["duplicate_files"] == [{"file": first, "same_as": first}, {"file": second, "same_as": second}]
+
+
+def test_a_non_utf8_csv_is_refused_naming_file_line_and_byte(tmp_path):
+    src = mini_csv(tmp_path / "mini")
+    with open(src / "val.csv", "ab") as f:
+        f.write(b"caf\xe9.jpg,n01000003\n")                           # Latin-1, not UTF-8
+    with pytest.raises(ValueError, match=rf"{re.escape(str(src / 'val.csv'))} line {2 * N_IMAGES + 2}: "
+                                         r"byte 0xe9 \(file offset \d+\) is not UTF-8; save the file as UTF-8"):
+        D.convert_miniimagenet(src)
+    assert nothing_left("miniimagenet")
+

@@ -23,7 +23,11 @@ is chosen on the other domains' validation episodes, which the adapt module pool
 
 MiniImageNet: either layout in LAYOUTS (the csv one wins if both are present); splits are the
 layout's. Names in the csv files must stay inside images/ (no absolute paths, '..' or links
-out), else nothing is written; a row naming a missing image is skipped and reported.
+out), else nothing is written; a row naming a missing image is skipped and reported. A csv
+file must be UTF-8 and every row must have a label (else refused, naming file and line). As in
+byo, symbolic links are refused in both layouts (split and class folders, images; images/ and
+the csv files themselves may be links), and one file listed twice is imported once, under its
+first class, with a warning (manifest: duplicate_files).
 
 Choices: images are decoded as Meta-Dataset's pipeline does (3 channels, stretched to a square,
 here 128 px) and written as RGB PNG by the DomainWriter byo uses, with nothing dropped as blank
@@ -54,7 +58,8 @@ import numpy as np
 from PIL import Image, ImageFile
 from tqdm import tqdm
 
-from .byo import MIN_WAYS, _ascii_slug, _entries, _read, check_domain_name, check_source, class_ids, to_8bit
+from .byo import (LINKS_REFUSED, MIN_WAYS, _ascii_slug, _entries, _read, check_domain_name, check_source,
+                  class_folders, class_ids, not_a_link, repeated_files, report_repeats, to_8bit)
 from .domains import (MD_COLLECTION, MD_TARGETS, MINI_COLLECTION, REAL_BASE, SPLITS, domains_dir)
 from .sources.common import DomainWriter
 
@@ -407,7 +412,8 @@ def convert_meta_dataset_all(records_root, sources=TARGETS, max_images_per_class
 # ---------------------------------------------------------------- MiniImageNet
 
 def _inside(images: Path, filename: str, where: str) -> Path:
-    """`images/filename`, refusing names that could leave `images` (absolute, '..', links)."""
+    """`images/filename`, refusing names that could leave `images` (absolute, '..', links) and
+    any symbolic link on the way (the rule of the folder layout and of byo, `not_a_link`)."""
     p = Path(filename)
     if not filename or p.is_absolute() or "\\" in filename or ".." in p.parts:
         raise ValueError(f"{where}: file name {filename!r} is not a plain name inside images/; "
@@ -415,13 +421,27 @@ def _inside(images: Path, filename: str, where: str) -> Path:
     full = images / p
     if full.exists() and images.resolve() not in full.resolve().parents:
         raise ValueError(f"{where}: {filename!r} resolves outside images/; refused (nothing written)")
+    if full.exists() and full.resolve() != images.resolve() / p:
+        raise ValueError(f"{where}: {full} is or passes through a symbolic link: {LINKS_REFUSED}")
     return full
+
+
+def _csv_text(f: Path) -> str:
+    """The text of csv file `f`; a file that is not UTF-8 is refused naming its line and byte
+    (Python's own error names neither the file nor the line)."""
+    raw = f.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{f} line {line}: byte {raw[e.start]:#04x} (file offset {e.start}) is not "
+                         "UTF-8; save the file as UTF-8 (its names are plain ASCII in the original "
+                         "MiniImageNet) and convert again") from None
 
 
 def _read_csv(src: Path, split: str) -> list[tuple[Path, str]]:
     f = src / f"{split}.csv"
-    with open(f, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    rows = list(csv.reader(io.StringIO(_csv_text(f), newline="")))
     if not rows or [h.strip() for h in rows[0]] != ["filename", "label"]:
         raise ValueError(f"{f}: the header must be 'filename,label'. {LAYOUTS}")
     out = []
@@ -440,9 +460,8 @@ def _layout(src: Path) -> tuple[str, dict[str, list[tuple[Path, str]]]]:
         return "csv", {s: _read_csv(src, s) for s in SPLITS}
     if all((src / s).is_dir() for s in SPLITS):
         items = {}
-        for s in SPLITS:
-            items[s] = [(f, d.name) for d in sorted((src / s).iterdir())
-                        if d.is_dir() and not d.name.startswith(".") for f in _entries(d)[0]]
+        for s in SPLITS:   # links refused (split and class folders, images), as in byo
+            items[s] = [(f, d.name) for d in class_folders(not_a_link(src / s)) for f in _entries(d)[0]]
         return "folders", items
     raise ValueError(f"{src} is not a MiniImageNet folder. {LAYOUTS}")
 
@@ -464,12 +483,17 @@ def convert_miniimagenet(src, name: str = REAL_BASE, force: bool = False, parent
                 raise ValueError(f"class {wnid!r} is in both {split_of[wnid]} and {s}; the splits "
                                  "must not share classes")
     ids = class_ids(sorted(split_of))
+    later, repeats = repeated_files([path for s in SPLITS for path, _ in items[s]])
+    report_repeats(repeats)
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     w = DomainWriter(name, parent)
-    bad = []
+    bad, position = [], -1
     try:
         for s in SPLITS:
             for path, wnid in tqdm(items[s], desc=f"convert miniimagenet {s}", unit="img", mininterval=2):
+                position += 1
+                if position in later:
+                    continue
                 try:
                     im = _read(path)
                 except Exception as e:  # noqa: BLE001 - a missing or unreadable image is skipped
@@ -484,7 +508,7 @@ def convert_miniimagenet(src, name: str = REAL_BASE, force: bool = False, parent
                         "version": "n/a", "licence": "ImageNet terms of access"},
                        labels={ids[wn]: wn for wn in split_of},
                        description=f"MiniImageNet converted from {root}", collection=MINI_COLLECTION,
-                       layout=layout, skipped_files=bad)
+                       layout=layout, skipped_files=bad, **({"duplicate_files": repeats} if repeats else {}))
     except BaseException:
         w.abort()
         raise
