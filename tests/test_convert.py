@@ -470,7 +470,7 @@ def test_a_damaged_length_field_ends_its_file_naming_file_and_offset_without_all
     assert peak < 16 * 2**20                           # the length was never allocated
 
 
-def test_a_record_without_a_label_is_skipped_and_the_rest_of_its_file_kept(tmp_path):
+def test_a_record_without_a_label_is_skipped_with_a_message_and_the_rest_of_its_file_kept(tmp_path, capsys):
     src = md_source(tmp_path, "aircraft")
     w = TFRecordWriter(str(src / "4.tfrecords"))
     w.write({"image": (jpeg(4), "byte"), "label": (4, "int")})
@@ -483,6 +483,7 @@ def test_a_record_without_a_label_is_skipped_and_the_rest_of_its_file_kept(tmp_p
     assert skipped(m) == {("4.tfrecords", 1): "record has no int64 'label'",
                           ("4.tfrecords", 2): "record has no 'image' bytes"}
     assert m["counts"]["0004-aircraft-class-4"] == 3
+    assert "skipped 4.tfrecords record 1: record has no int64 'label'" in capsys.readouterr().out
 
 
 def edit_spec(src, **fields):

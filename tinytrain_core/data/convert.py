@@ -38,10 +38,10 @@ record's framing is checked as TensorFlow does (masked CRC-32C of its length and
 a record whose data fails its CRC is skipped; a length that fails its CRC, exceeds
 MAX_RECORD_BYTES or runs past the end of the file ends that file (what came before is kept),
 and is checked before anything is allocated. Missing files are reported before anything is
-written. `max_images_per_class`
-keeps a random subset of N records of a larger class, seeded by the class id (reruns keep the
-same images): it bounds QuickDraw (~140k images per class) and MSCOCO, and N >= 110 (the
-paper's 100 support + 10 query images per class) leaves the episode shapes' distribution as is.
+written. `max_images_per_class` keeps a random subset of N records of a larger class, seeded
+by the class id (reruns keep the same images): it bounds QuickDraw (~140k images per class)
+and MSCOCO, and N >= 110 (the paper's 100 support + 10 query images per class) leaves the
+episode shapes' distribution as is.
 """
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ MD_SPLITS = {"TRAIN": "train", "VALID": "val", "TEST": "test"}
 PATTERNS = ("{}.tfrecords", "{}_{}.tfrecords")
 MIN_IMAGES = 2          # one support and one query image per class
 MAX_REPORTED = 500      # skipped records listed one by one in the manifest; the rest are counted
+SHOWN_PER_CLASS = 3     # skipped records printed per class (a damaged file's end always is)
 MAX_RECORD_BYTES = 64 * 2**20   # one record: Meta-Dataset's are JPEGs of ~10-100 KB
 MAX_SPEC_CLASSES = 100_000      # classes of one source (Meta-Dataset's most: Omniglot's 1,623)
 MAX_SPEC_IMAGES_PER_CLASS = 10_000_000   # (its most: a QuickDraw class, a few 100k)
@@ -297,8 +298,6 @@ def _convert_class(w: DomainWriter, folder: str, cid: int, files: list[Path],
                 continue
             if why is None and rec["label"] != cid:
                 why = f"label {rec['label']} is not the file's class id {cid}"
-            if why and why.startswith("file unreadable"):
-                print(why)
             if why is None:
                 try:
                     im = _decode(rec["image"])
@@ -306,6 +305,8 @@ def _convert_class(w: DomainWriter, folder: str, cid: int, files: list[Path],
                     why = f"undecodable image: {type(e).__name__}: {e}"
             if why:
                 skipped.append({"file": f.name, "record": i, "reason": why})
+                if len(skipped) <= SHOWN_PER_CLASS or why.startswith("file unreadable"):
+                    print(f"skipped {f.name} record {i}: {why}")
             else:
                 w.add(folder, im, fit="resize", dedup=False, drop_blank=False)
     return skipped
