@@ -4,6 +4,7 @@ temporary data folder, in seconds."""
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -196,3 +197,39 @@ def test_cli_domain_needs_force_to_replace(tmp_path, capsys):
     assert cli(["domain", "--src", str(src), "--name", "mine"]) == 2
     assert "--force" in capsys.readouterr().err
     assert cli(["domain", "--src", str(src), "--name", "mine", "--force"]) == 0
+
+
+# ---------------------------------------------------------------- links and repeated files (issue 22)
+
+def _linked_class_folder(src, outside):
+    (src / "linked").symlink_to(outside, target_is_directory=True)
+    return src / "linked"
+
+
+def _linked_image(src, outside):
+    (src / "class 0" / "linked.png").symlink_to(outside / "0.png")
+    return src / "class 0" / "linked.png"
+
+
+@pytest.mark.parametrize("link", [_linked_class_folder, _linked_image], ids=["class-folder", "image"])
+def test_symlinked_class_folder_or_image_is_refused_and_nothing_written(tmp_path, link):
+    src = make_folder(tmp_path / "src", names(10))
+    outside = make_folder(tmp_path / "elsewhere", ["etc"], seed=1) / "etc"   # readable images: followed before
+    path = link(src, outside)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} is a symbolic link \(to {re.escape(str(outside))}"
+                                         r".*refused.*nothing written.*cp -rL"):
+        D.import_folder(src, "linked")
+    assert nothing_left("linked")
+    assert cli(["domain", "--src", str(src), "--name", "linked"]) == 2     # a user error, no traceback
+
+
+def test_one_file_under_two_names_is_imported_once_under_its_first_class_with_a_warning(tmp_path):
+    src = make_folder(tmp_path / "src", names(10))
+    os.link(src / "class 0" / "0.png", src / "class 0" / "again.png")    # twice in one class
+    os.link(src / "class 0" / "1.png", src / "class 1" / "also.png")     # and in another class
+    with pytest.warns(UserWarning, match="2 images repeat a file listed before"):
+        m = D.import_folder(src, "repeats")
+    assert m["counts"]["class-0"] == 3 and m["counts"]["class-1"] == 3
+    assert m["duplicate_files"] == [
+        {"file": str(src / "class 0" / "again.png"), "same_as": str(src / "class 0" / "0.png")},
+        {"file": str(src / "class 1" / "also.png"), "same_as": str(src / "class 0" / "1.png")}]

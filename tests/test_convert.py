@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -394,3 +397,199 @@ def test_paper_profile_runs_on_converted_data_and_traffic_sign_takes_the_pooled_
         assert set(val.domain) == {"md_omniglot"} and set(test.domain) == {"md_traffic_sign", "md_omniglot"}
         assert set(test[test.method == "TinyTrain"].lr) == {1e-3}          # md_omniglot's choice, pooled to signs
         assert test.ways.max() >= 5 and len(test) == 2 * 2 * 2
+
+
+# ---------------------------------------------------------------- damaged records (issue 22)
+
+def record_spans(path):
+    """(offset, length) of every record of a .tfrecords file."""
+    raw, out, at = path.read_bytes(), [], 0
+    while at < len(raw):
+        n = struct.unpack("<Q", raw[at:at + 8])[0]
+        out.append((at, n))
+        at += 12 + n + 4
+    return out
+
+
+def skipped(m):
+    return {(r["file"], r["record"]): r["reason"] for r in m["skipped_records"]}
+
+
+def test_a_record_failing_its_data_crc_is_skipped_and_the_rest_of_its_file_kept(tmp_path):
+    src = md_source(tmp_path, "dtd")
+    f = src / "4.tfrecords"
+    raw = bytearray(f.read_bytes())
+    image = jpeg(4, (25, 18))                          # record 1's JPEG
+    at = raw.find(image)
+    raw[at + len(image) - 20] ^= 0x10                  # one bit of its scan data flipped
+    f.write_bytes(bytes(raw))
+    m = D.convert_meta_dataset(tmp_path, "dtd")
+    offset = record_spans(f)[1][0]
+    assert skipped(m) == {("4.tfrecords", 1): f"damaged record: {f} record 1 at byte offset {offset}: "
+                                              "its data fails its CRC-32C check"}
+    assert m["counts"]["0004-dtd-class-4"] == N_IMAGES - 1
+
+
+def _flip_length(raw, at, n):
+    raw[at + 2] ^= 0x01                                # its CRC no longer matches
+
+
+def _huge_length(raw, at, n):
+    head = struct.pack("<Q", 100 * 2**20)              # 100 MiB, with a valid CRC
+    raw[at:at + 12] = head + TFRecordWriter.masked_crc(head)
+
+
+def _length_past_the_end(raw, at, n):
+    head = struct.pack("<Q", 2**20)                    # 1 MiB in a file of a few KB, valid CRC
+    raw[at:at + 12] = head + TFRecordWriter.masked_crc(head)
+
+
+@pytest.mark.parametrize("damage, why", [
+    (_flip_length, "its length field fails its CRC-32C check"),
+    (_huge_length, f"its length field says {100 * 2**20} bytes, over the 64 MiB cap of one record"),
+    (_length_past_the_end, f"its length field says {2**20} bytes, but only"),
+], ids=["length-crc", "over-cap", "past-end"])
+def test_a_damaged_length_field_ends_its_file_naming_file_and_offset_without_allocating_it(
+        tmp_path, capsys, damage, why):
+    src = md_source(tmp_path, "dtd")
+    f = src / "4.tfrecords"
+    write_records(f, [(jpeg(4, (24 + i, 18)), 4) for i in range(5)])
+    at, n = record_spans(f)[2]
+    raw = bytearray(f.read_bytes())
+    damage(raw, at, n)
+    f.write_bytes(bytes(raw))
+    tracemalloc.start()
+    try:
+        m = D.convert_meta_dataset(tmp_path, "dtd")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    reason = skipped(m)[("4.tfrecords", 2)]
+    assert reason.startswith(f"file unreadable from here on: {f} record 2 at byte offset {at}: {why}")
+    assert reason.endswith("download or convert this source again") and reason in capsys.readouterr().out
+    assert m["counts"]["0004-dtd-class-4"] == 2 and len(m["skipped_records"]) == 1   # records 3, 4 lost
+    assert peak < 16 * 2**20                           # the length was never allocated
+
+
+def test_a_record_without_a_label_is_skipped_with_a_message_and_the_rest_of_its_file_kept(tmp_path, capsys):
+    src = md_source(tmp_path, "aircraft")
+    w = TFRecordWriter(str(src / "4.tfrecords"))
+    w.write({"image": (jpeg(4), "byte"), "label": (4, "int")})
+    w.write({"image": (jpeg(4, (30, 20)), "byte")})    # no label
+    w.write({"label": (4, "int")})                     # no image
+    for size in ((26, 18), (28, 18)):
+        w.write({"image": (jpeg(4, size), "byte"), "label": (4, "int")})
+    w.close()
+    m = D.convert_meta_dataset(tmp_path, "aircraft")
+    assert skipped(m) == {("4.tfrecords", 1): "record has no int64 'label'",
+                          ("4.tfrecords", 2): "record has no 'image' bytes"}
+    assert m["counts"]["0004-aircraft-class-4"] == 3
+    assert "skipped 4.tfrecords record 1: record has no int64 'label'" in capsys.readouterr().out
+
+
+def edit_spec(src, **fields):
+    spec = json.loads((src / "dataset_spec.json").read_text())
+    for k, v in fields.items():
+        spec[k] = {**spec[k], **v}
+    (src / "dataset_spec.json").write_text(json.dumps(spec))
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(classes_per_split={"TEST": 10**12}), r"classes_per_split\['TEST'\] is 1000000000000, .* from 0 to 100,000"),
+    (dict(classes_per_split={"TEST": 3e7}), r"classes_per_split\['TEST'\] is 30000000.0, .* from 0 to 100,000"),
+    (dict(classes_per_split={"VALID": -2, "TEST": 9}), r"classes_per_split\['VALID'\] is -2, .* from 0 to"),
+    (dict(classes_per_split={"TEST": 2.5}), r"classes_per_split\['TEST'\] is 2.5, .* whole number"),
+    (dict(images_per_class={"3": 10**12}), r"images_per_class\['3'\] is 1000000000000, .* from 0 to 10,000,000"),
+    (dict(images_per_class={"3": -1}), r"images_per_class\['3'\] is -1, "),
+], ids=["1e12-classes", "3e7-classes", "negative-split", "fraction", "1e12-images", "negative-images"])
+def test_absurd_or_negative_spec_counts_are_refused_naming_field_value_limit_and_file_before_allocating(
+        tmp_path, fields, message):
+    src = md_source(tmp_path, "fungi")
+    edit_spec(src, **fields)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=message) as e:
+            D.convert_meta_dataset(tmp_path, "fungi")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(e.value).startswith(f"{src / 'dataset_spec.json'}: ") and "convert the source again" in str(e.value)
+    assert peak < 16 * 2**20 and nothing_left("md_fungi")
+
+
+def test_absurd_bilevel_counts_are_refused_before_allocating(tmp_path):
+    src = md_source(tmp_path / "a", "omniglot", per_split=(1, 1, 2), superclasses=(2, 2, 3, 3))
+    edit_spec(src, classes_per_superclass={"3": 10**12})
+    with pytest.raises(ValueError, match=r"classes_per_superclass\['3'\] is 1000000000000, "):
+        D.convert_meta_dataset(tmp_path / "a", "omniglot")
+    src = md_source(tmp_path / "b", "omniglot", per_split=(1, 1, 2), superclasses=(2, 2, 3, 3))
+    edit_spec(src, classes_per_superclass={str(i): 60_000 for i in range(4)})
+    with pytest.raises(ValueError, match="the classes of all splits together is 240000, .* from 0 to 100,000"):
+        D.convert_meta_dataset(tmp_path / "b", "omniglot")
+
+
+# ---------------------------------------------------------------- MiniImageNet: links, repeats, text (issue 22)
+
+def _link_class_folder(src, outside):
+    (src / "test" / "n09999999").symlink_to(outside, target_is_directory=True)
+    return src / "test" / "n09999999"
+
+
+def _link_split_folder(src, outside):
+    (src / "test").rename(src / "real-test")
+    (src / "test").symlink_to(src / "real-test", target_is_directory=True)
+    return src / "test"
+
+
+def _link_image(src, outside):
+    (src / "test" / "n01000009" / "x.jpg").symlink_to(outside / "0.jpg")
+    return src / "test" / "n01000009" / "x.jpg"
+
+
+@pytest.mark.parametrize("link", [_link_class_folder, _link_split_folder, _link_image],
+                         ids=["class-folder", "split-folder", "image"])
+def test_symlinks_in_the_folder_layout_are_refused_and_nothing_written(tmp_path, link):
+    src = mini_folders(tmp_path / "mini")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for i in range(N_IMAGES):
+        (outside / f"{i}.jpg").write_bytes(jpeg(20 + i))              # readable: followed before
+    path = link(src, outside)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} is a symbolic link.*nothing written.*cp -rL"):
+        D.convert_miniimagenet(src)
+    assert nothing_left("miniimagenet")
+
+
+def test_a_csv_row_naming_a_link_inside_images_is_refused(tmp_path):
+    src = mini_csv(tmp_path / "mini")
+    (src / "images" / "again.jpg").symlink_to(src / "images" / "n0100000000000000.jpg")
+    with open(src / "train.csv", "a", newline="") as f:
+        csv.writer(f).writerow(("again.jpg", "n01000000"))
+    with pytest.raises(ValueError, match=rf"train.csv line {3 * N_IMAGES + 2}: .*again.jpg is or passes "
+                                         r"through a symbolic link.*cp -rL"):
+        D.convert_miniimagenet(src)
+    assert nothing_left("miniimagenet")
+
+
+def test_an_image_listed_twice_is_converted_once_under_its_first_class_with_a_warning(tmp_path):
+    src = mini_csv(tmp_path / "mini")
+    with open(src / "train.csv", "a", newline="") as f:
+        csv.writer(f).writerow(("n0100000000000000.jpg", "n01000000"))   # twice in its class
+    with open(src / "test.csv", "a", newline="") as f:
+        csv.writer(f).writerow(("n0100000000000001.jpg", "n01000009"))   # and in another class
+    with pytest.warns(UserWarning, match="2 images repeat a file listed before"):
+        m = D.convert_miniimagenet(src)
+    assert m["counts"]["n01000000"] == N_IMAGES and m["counts"]["n01000009"] == N_IMAGES
+    first, second = (str(src / "images" / f"n01000000{i:08d}.jpg") for i in (0, 1))
+    assert m["duplicate_files"] == [{"file": first, "same_as": first}, {"file": second, "same_as": second}]
+
+
+def test_a_non_utf8_csv_is_refused_naming_file_line_and_byte(tmp_path):
+    src = mini_csv(tmp_path / "mini")
+    with open(src / "val.csv", "ab") as f:
+        f.write(b"caf\xe9.jpg,n01000003\n")                           # Latin-1, not UTF-8
+    with pytest.raises(ValueError, match=rf"{re.escape(str(src / 'val.csv'))} line {2 * N_IMAGES + 2}: "
+                                         r"byte 0xe9 \(file offset \d+\) is not UTF-8; save the file as UTF-8"):
+        D.convert_miniimagenet(src)
+    assert nothing_left("miniimagenet")
+

@@ -11,7 +11,14 @@ can use the domain by name.
 What is refused (ValueError / FileNotFoundError / FileExistsError, nothing written): a domain
 name that is not a plain lowercase folder name, a source that is not a folder or overlaps the
 domain's own folder, an existing domain unless `force=True`, a folder with no readable image,
-and a domain with fewer test classes than an episode has ways (`EpisodeConfig.min_ways`).
+a domain with fewer test classes than an episode has ways (`EpisodeConfig.min_ways`), and a
+symbolic link among the class folders or inside one (`not_a_link`: a class folder linked to
+/etc would import every file there; the source folder itself may be a link).
+
+One file under two names (a hard link; in convert.py's csv layout also a row listed twice) is
+imported once, under the first class that lists it, with a warning, and recorded in the
+manifest's `duplicate_files`: imported twice, one image could be both support and query.
+Separate files with equal content are kept (they are separate images to the sampler).
 
 What is skipped and reported (and recorded in manifest.json under `skipped_files`,
 `skipped_classes`, `nested_folders`): corrupt or truncated files, class folders left empty,
@@ -22,6 +29,7 @@ with fewer than `min_images` images are dropped and reported.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 import warnings
@@ -154,10 +162,66 @@ def _read(path: Path) -> Image.Image:
             return to_8bit(im).copy()
 
 
+LINKS_REFUSED = ("symbolic links are refused among class folders and images (a linked class "
+                 "folder imports whatever it points at, and an image linked twice could be both "
+                 "support and query); nothing written. Replace the link by a copy of what it points "
+                 "at (cp -rL) or remove it")
+
+
+def not_a_link(path: Path) -> Path:
+    """`path`, unless it is a symbolic link (ValueError naming it, its target and the fix)."""
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link (to {os.readlink(path)}): {LINKS_REFUSED}")
+    return path
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The visible subfolders of `root`, sorted; a link among its visible entries is refused."""
+    visible = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    return [p for p in visible if not_a_link(p).is_dir()]
+
+
 def _entries(class_dir: Path) -> tuple[list[Path], list[Path]]:
-    """Visible files and visible subfolders directly inside a class folder."""
+    """Visible files and visible subfolders directly inside a class folder; a link among them
+    is refused (`not_a_link`)."""
     visible = sorted(p for p in class_dir.iterdir() if not p.name.startswith("."))
+    for p in visible:
+        not_a_link(p)
     return [p for p in visible if p.is_file()], [p for p in visible if p.is_dir()]
+
+
+def _identity(path: Path):
+    """What makes two paths one image: the same file (device, inode). A path that cannot be
+    stat'ed is its own identity (it is reported as missing or unreadable when read)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return str(path)
+    return st.st_dev, st.st_ino
+
+
+def repeated_files(paths: list[Path]) -> tuple[set[int], list[dict]]:
+    """Positions in `paths` of files listed before under any name (a hard link, a repeated csv
+    row), and a {"file", "same_as"} record of each: only the first copy is imported, so one
+    image can never be both support and query."""
+    first, later, records = {}, set(), []
+    for i, p in enumerate(paths):
+        j = first.setdefault(_identity(p), i)
+        if j != i:
+            later.add(i)
+            records.append({"file": str(p), "same_as": str(paths[j])})
+    return later, records
+
+
+def report_repeats(records: list[dict]) -> None:
+    if not records:
+        return
+    shown = "; ".join(f"{r['file']} (= {r['same_as']})" for r in records[:5])
+    more = f" and {len(records) - 5} more" if len(records) > 5 else ""
+    warnings.warn(f"{len(records)} images repeat a file listed before (a hard link or a name listed "
+                  "twice); each file is imported once, under the first class listing it, so that no "
+                  f"image can be both support and query (see the manifest's duplicate_files): {shown}{more}",
+                  stacklevel=3)
 
 
 def _report_nested(nested: list[Path]) -> None:
@@ -190,19 +254,24 @@ def import_folder(src, name: str, role: str = "target", stands_in_for: str = "us
     if (parent / name).exists() and not force:
         raise FileExistsError(f"domain {name!r} already exists at {parent / name}; pass --force "
                               "(import_folder(..., force=True)) to replace it")
-    class_dirs = sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = class_folders(src)
     if not class_dirs:
         raise ValueError(f"{src} has no class subfolders")
+    listing = {d: _entries(d) for d in class_dirs}     # links refused before anything is written
+    everything = [f for d in class_dirs for f in listing[d][0]]
+    later, repeats = repeated_files(everything)
+    repeated = {everything[i] for i in later}
+    report_repeats(repeats)
     ids = class_ids([d.name for d in class_dirs])
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     w = DomainWriter(name, parent)
     bad, empty, nested = [], [], []
     try:
         for d in tqdm(class_dirs, desc=f"import {name}", unit="class"):
-            files, subdirs = _entries(d)
+            files, subdirs = listing[d]
             nested += subdirs
             added = 0
-            for f in files:
+            for f in (f for f in files if f not in repeated):
                 try:
                     added += w.add(ids[d.name], _read(f), fit="pad", dedup=False, drop_blank=False)
                 except Exception as e:  # noqa: BLE001 - any unreadable file is skipped, by path
@@ -227,7 +296,8 @@ def import_folder(src, name: str, role: str = "target", stands_in_for: str = "us
                      min_images=min_images, seed=seed, splits=splits,
                      description=f"imported from {src}", labels=labels,
                      skipped_files=[str(p) for p in bad], skipped_classes=[str(p) for p in empty],
-                     nested_folders=[str(p) for p in nested])
+                     nested_folders=[str(p) for p in nested],
+                     **({"duplicate_files": repeats} if repeats else {}))   # valid imports: manifest as before
     except BaseException:
         w.abort()
         raise

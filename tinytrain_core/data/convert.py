@@ -23,30 +23,43 @@ is chosen on the other domains' validation episodes, which the adapt module pool
 
 MiniImageNet: either layout in LAYOUTS (the csv one wins if both are present); splits are the
 layout's. Names in the csv files must stay inside images/ (no absolute paths, '..' or links
-out), else nothing is written; a row naming a missing image is skipped and reported.
+out), else nothing is written; a row naming a missing image is skipped and reported. A csv
+file must be UTF-8 and every row must have a label (else refused, naming file and line). As in
+byo, symbolic links are refused in both layouts (split and class folders, images; images/ and
+the csv files themselves may be links), and one file listed twice is imported once, under its
+first class, with a warning (manifest: duplicate_files).
 
 Choices: images are decoded as Meta-Dataset's pipeline does (3 channels, stretched to a square,
 here 128 px) and written as RGB PNG by the DomainWriter byo uses, with nothing dropped as blank
 or duplicate (Omniglot's records are white strokes on black and stay so). Wrong-label records,
-undecodable images and damaged files are skipped and listed in the manifest (skipped_records,
-skipped_files); missing files are reported before anything is written. `max_images_per_class`
-keeps a random subset of N records of a larger class, seeded by the class id (reruns keep the
-same images): it bounds QuickDraw (~140k images per class) and MSCOCO, and N >= 110 (the
-paper's 100 support + 10 query images per class) leaves the episode shapes' distribution as is.
+records without an image or a label, undecodable images and damaged records are skipped and
+listed in the manifest (skipped_records, skipped_files), the rest of their file kept. Every
+record's framing is checked as TensorFlow does (masked CRC-32C of its length and of its data):
+a record whose data fails its CRC is skipped; a length that fails its CRC, exceeds
+MAX_RECORD_BYTES or runs past the end of the file ends that file (what came before is kept),
+and is checked before anything is allocated. Missing files are reported before anything is
+written. `max_images_per_class` keeps a random subset of N records of a larger class, seeded
+by the class id (reruns keep the same images): it bounds QuickDraw (~140k images per class)
+and MSCOCO, and N >= 110 (the paper's 100 support + 10 query images per class) leaves the
+episode shapes' distribution as is.
 """
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import struct
 import warnings
 from pathlib import Path
 
+import crc32c  # tfrecord's own dependency (its writer checksums with it): no new package
 import numpy as np
 from PIL import Image, ImageFile
 from tqdm import tqdm
 
-from .byo import MIN_WAYS, _ascii_slug, _entries, _read, check_domain_name, check_source, class_ids, to_8bit
+from .byo import (LINKS_REFUSED, MIN_WAYS, _ascii_slug, _entries, _read, check_domain_name, check_source,
+                  class_folders, class_ids, not_a_link, repeated_files, report_repeats, to_8bit)
 from .domains import (MD_COLLECTION, MD_TARGETS, MINI_COLLECTION, REAL_BASE, SPLITS, domains_dir)
 from .sources.common import DomainWriter
 
@@ -60,6 +73,10 @@ MD_SPLITS = {"TRAIN": "train", "VALID": "val", "TEST": "test"}
 PATTERNS = ("{}.tfrecords", "{}_{}.tfrecords")
 MIN_IMAGES = 2          # one support and one query image per class
 MAX_REPORTED = 500      # skipped records listed one by one in the manifest; the rest are counted
+SHOWN_PER_CLASS = 3     # skipped records printed per class (a damaged file's end always is)
+MAX_RECORD_BYTES = 64 * 2**20   # one record: Meta-Dataset's are JPEGs of ~10-100 KB
+MAX_SPEC_CLASSES = 100_000      # classes of one source (Meta-Dataset's most: Omniglot's 1,623)
+MAX_SPEC_IMAGES_PER_CLASS = 10_000_000   # (its most: a QuickDraw class, a few 100k)
 LAYOUTS = ("MiniImageNet must be in one of two layouts: (a) Ravi & Larochelle's: src/images/*.jpg "
            "with src/train.csv, src/val.csv and src/test.csv, each with the header "
            "'filename,label'; or (b) class folders: src/train/<wnid>/*.jpg, src/val/<wnid>/*.jpg "
@@ -102,28 +119,105 @@ def _decode(data: bytes) -> Image.Image:
             return to_8bit(im).copy()
 
 
+def masked_crc32c(data) -> int:
+    """TFRecord's checksum: the CRC-32C of `data`, rotated right by 15 bits, plus 0xa282ead8."""
+    crc = crc32c.crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _bad_header(head: bytes, left: int) -> str | None:
+    """Why a record header (uint64 length, uint32 masked CRC-32C of the length) cannot be
+    trusted, or None; `left` is what the file holds after the header. Checked before anything
+    is read or allocated: a damaged length would otherwise allocate whatever it says."""
+    if len(head) < 12:
+        return f"the file ends inside a record header ({len(head)} of 12 bytes)"
+    length, crc = struct.unpack("<QI", head)
+    if masked_crc32c(head[:8]) != crc:
+        return "its length field fails its CRC-32C check"
+    if length > MAX_RECORD_BYTES:
+        return f"its length field says {length} bytes, over the {MAX_RECORD_BYTES >> 20} MiB cap of one record"
+    if length + 4 > left:
+        return f"its length field says {length} bytes, but only {max(left - 4, 0)} remain in the file"
+    return None
+
+
+def _frames(path: Path):
+    """(index, payload, None) for each record of a .tfrecords file, TFRecord's framing checked:
+    uint64 length, masked CRC-32C of the length, payload, masked CRC-32C of the payload. A
+    payload failing its CRC gives (index, None, reason) and reading goes on (its length was
+    sound, so the next record is found); a header failing `_bad_header` gives (index, None,
+    reason) and ends the file, since nothing after it can be found. The C `crc32c` costs ~3 us
+    per 100 KB record (~30 GB/s), next to ~1 ms to decode the JPEG."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        for i in itertools.count():
+            at = fh.tell()
+            head = fh.read(12)
+            if not head:
+                return
+            where = f"{path} record {i} at byte offset {at}"
+            why = _bad_header(head, size - at - 12)
+            if why:
+                yield i, None, (f"file unreadable from here on: {where}: {why}; the file is damaged: "
+                                "download or convert this source again")
+                return
+            data, crc = fh.read(struct.unpack("<Q", head[:8])[0]), fh.read(4)
+            if masked_crc32c(data) != struct.unpack("<I", crc)[0]:
+                yield i, None, f"damaged record: {where}: its data fails its CRC-32C check"
+            else:
+                yield i, data, None
+
+
 def _records(path: Path):
-    """(index, record, None) for each record of a .tfrecords file; a damaged file ends with
-    (index, None, the exception), so what was read before the damage is kept."""
-    from tfrecord.reader import tfrecord_loader
-    it = iter(tfrecord_loader(str(path), None, {"image": "byte", "label": "int"}))
-    i = 0
-    while True:
+    """(index, {"image": bytes, "label": int}, None) for each sound record of a .tfrecords file,
+    (index, None, reason) for each one skipped: damaged (`_frames`), not a tf.train.Example, or
+    without an image or an int64 label. Only damage to the framing ends the file early, so one
+    bad record never drops the rest of its file."""
+    from tfrecord import example_pb2
+    for i, data, why in _frames(path):
+        if why:
+            yield i, None, why
+            continue
+        ex = example_pb2.Example()
         try:
-            rec = next(it)
-        except StopIteration:
-            return
-        except Exception as e:  # noqa: BLE001 - truncated file, bad protobuf, missing feature
-            yield i, None, e
-            return
-        yield i, rec, None
-        i += 1
+            ex.ParseFromString(data)
+        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and kin
+            yield i, None, f"not a tf.train.Example: {type(e).__name__}: {e}"
+            continue
+        feats = ex.features.feature
+        image = feats["image"].bytes_list.value if "image" in feats else []
+        label = feats["label"].int64_list.value if "label" in feats else []
+        if not image:
+            yield i, None, "record has no 'image' bytes"
+        elif not label:
+            yield i, None, "record has no int64 'label'"
+        else:
+            yield i, {"image": image[0], "label": int(label[0])}, None
 
 
 # ---------------------------------------------------------------- Meta-Dataset
 
 def _split_key(key: str) -> str:
     return key.rsplit(".", 1)[-1].upper()   # "Split.TRAIN" and "TRAIN" alike
+
+
+class BadCount(ValueError):
+    pass
+
+
+def _count(value, field: str, f: Path, limit: int) -> int:
+    """`value` of the spec `f`'s `field` as a whole count from 0 to `limit`, checked before
+    anything is sized by it: a damaged count of 3e7 classes took 4 GB before its refusal, and
+    a negative one put classes of one split into another."""
+    try:
+        n = int(value)
+    except (ValueError, TypeError, OverflowError):
+        n = None
+    if n is None or n != value and not isinstance(value, str) or not 0 <= n <= limit:
+        raise BadCount(f"{f}: {field} is {value!r}, but a count there must be a whole number from 0 "
+                       f"to {limit:,}; the spec is damaged: convert the source again (Meta-Dataset's "
+                       "dataset_conversion)")
+    return n
 
 
 def read_spec(source_dir: Path) -> dict:
@@ -136,18 +230,24 @@ def read_spec(source_dir: Path) -> dict:
     try:
         spec = json.loads(f.read_text())
         bilevel = "superclasses_per_split" in spec
-        per_split = {MD_SPLITS[_split_key(k)]: int(v) for k, v in
-                     spec["superclasses_per_split" if bilevel else "classes_per_split"].items()}
+        field = "superclasses_per_split" if bilevel else "classes_per_split"
+        per_split = {MD_SPLITS[_split_key(k)]: _count(v, f"{field}[{k!r}]", f, MAX_SPEC_CLASSES)
+                     for k, v in spec[field].items()}
         if bilevel:  # superclasses contiguous per split, classes contiguous per superclass
-            sizes = {int(k): int(v) for k, v in spec["classes_per_superclass"].items()}
+            sizes = {int(k): _count(v, f"classes_per_superclass[{k!r}]", f, MAX_SPEC_CLASSES)
+                     for k, v in spec["classes_per_superclass"].items()}
             starts = {"train": 0, "val": per_split.get("train", 0)}
             starts["test"] = starts["val"] + per_split.get("val", 0)
             per_split = {s: sum(sizes[i] for i in range(starts[s], starts[s] + per_split.get(s, 0)))
                          for s in SPLITS}
+        _count(sum(per_split.values()), "the classes of all splits together", f, MAX_SPEC_CLASSES)
         names = {int(k): str(v) for k, v in spec.get("class_names", {}).items()}
-        counts = {int(k): sum(v.values()) if isinstance(v, dict) else int(v)
+        counts = {int(k): _count(sum(v.values()) if isinstance(v, dict) else v, f"images_per_class[{k!r}]",
+                                 f, MAX_SPEC_IMAGES_PER_CLASS)
                   for k, v in spec.get("images_per_class", {}).items()}
         pattern = spec.get("file_pattern", "{}.tfrecords")
+    except BadCount:
+        raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{f} is not a DatasetSpecification or BiLevelDatasetSpecification "
                          f"({type(e).__name__}: {e}); ImageNet's hierarchical spec is not supported") from e
@@ -190,17 +290,14 @@ def _convert_class(w: DomainWriter, folder: str, cid: int, files: list[Path],
     positions in `keep`, at most `cap`); returns the records skipped, with the reason."""
     skipped, pos, last = [], -1, max(keep) if keep else None
     for f in files:
-        for i, rec, err in _records(f):
+        for i, rec, why in _records(f):
             pos += 1
             if (cap and w.count[folder] >= cap) or (last is not None and pos > last):
                 return skipped
-            if err is None and keep is not None and pos not in keep:
+            if why is None and keep is not None and pos not in keep:
                 continue
-            if err is not None:
-                why = f"file unreadable from here on: {type(err).__name__}: {err}"
-            else:
-                label = int(rec["label"][0]) if len(rec["label"]) else None
-                why = None if label == cid else f"label {label} is not the file's class id {cid}"
+            if why is None and rec["label"] != cid:
+                why = f"label {rec['label']} is not the file's class id {cid}"
             if why is None:
                 try:
                     im = _decode(rec["image"])
@@ -208,6 +305,8 @@ def _convert_class(w: DomainWriter, folder: str, cid: int, files: list[Path],
                     why = f"undecodable image: {type(e).__name__}: {e}"
             if why:
                 skipped.append({"file": f.name, "record": i, "reason": why})
+                if len(skipped) <= SHOWN_PER_CLASS or why.startswith("file unreadable"):
+                    print(f"skipped {f.name} record {i}: {why}")
             else:
                 w.add(folder, im, fit="resize", dedup=False, drop_blank=False)
     return skipped
@@ -314,7 +413,8 @@ def convert_meta_dataset_all(records_root, sources=TARGETS, max_images_per_class
 # ---------------------------------------------------------------- MiniImageNet
 
 def _inside(images: Path, filename: str, where: str) -> Path:
-    """`images/filename`, refusing names that could leave `images` (absolute, '..', links)."""
+    """`images/filename`, refusing names that could leave `images` (absolute, '..', links) and
+    any symbolic link on the way (the rule of the folder layout and of byo, `not_a_link`)."""
     p = Path(filename)
     if not filename or p.is_absolute() or "\\" in filename or ".." in p.parts:
         raise ValueError(f"{where}: file name {filename!r} is not a plain name inside images/; "
@@ -322,13 +422,27 @@ def _inside(images: Path, filename: str, where: str) -> Path:
     full = images / p
     if full.exists() and images.resolve() not in full.resolve().parents:
         raise ValueError(f"{where}: {filename!r} resolves outside images/; refused (nothing written)")
+    if full.exists() and full.resolve() != images.resolve() / p:
+        raise ValueError(f"{where}: {full} is or passes through a symbolic link: {LINKS_REFUSED}")
     return full
+
+
+def _csv_text(f: Path) -> str:
+    """The text of csv file `f`; a file that is not UTF-8 is refused naming its line and byte
+    (Python's own error names neither the file nor the line)."""
+    raw = f.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{f} line {line}: byte {raw[e.start]:#04x} (file offset {e.start}) is not "
+                         "UTF-8; save the file as UTF-8 (its names are plain ASCII in the original "
+                         "MiniImageNet) and convert again") from None
 
 
 def _read_csv(src: Path, split: str) -> list[tuple[Path, str]]:
     f = src / f"{split}.csv"
-    with open(f, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    rows = list(csv.reader(io.StringIO(_csv_text(f), newline="")))
     if not rows or [h.strip() for h in rows[0]] != ["filename", "label"]:
         raise ValueError(f"{f}: the header must be 'filename,label'. {LAYOUTS}")
     out = []
@@ -347,9 +461,8 @@ def _layout(src: Path) -> tuple[str, dict[str, list[tuple[Path, str]]]]:
         return "csv", {s: _read_csv(src, s) for s in SPLITS}
     if all((src / s).is_dir() for s in SPLITS):
         items = {}
-        for s in SPLITS:
-            items[s] = [(f, d.name) for d in sorted((src / s).iterdir())
-                        if d.is_dir() and not d.name.startswith(".") for f in _entries(d)[0]]
+        for s in SPLITS:   # links refused (split and class folders, images), as in byo
+            items[s] = [(f, d.name) for d in class_folders(not_a_link(src / s)) for f in _entries(d)[0]]
         return "folders", items
     raise ValueError(f"{src} is not a MiniImageNet folder. {LAYOUTS}")
 
@@ -371,12 +484,17 @@ def convert_miniimagenet(src, name: str = REAL_BASE, force: bool = False, parent
                 raise ValueError(f"class {wnid!r} is in both {split_of[wnid]} and {s}; the splits "
                                  "must not share classes")
     ids = class_ids(sorted(split_of))
+    later, repeats = repeated_files([path for s in SPLITS for path, _ in items[s]])
+    report_repeats(repeats)
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     w = DomainWriter(name, parent)
-    bad = []
+    bad, position = [], -1
     try:
         for s in SPLITS:
             for path, wnid in tqdm(items[s], desc=f"convert miniimagenet {s}", unit="img", mininterval=2):
+                position += 1
+                if position in later:
+                    continue
                 try:
                     im = _read(path)
                 except Exception as e:  # noqa: BLE001 - a missing or unreadable image is skipped
@@ -391,7 +509,7 @@ def convert_miniimagenet(src, name: str = REAL_BASE, force: bool = False, parent
                         "version": "n/a", "licence": "ImageNet terms of access"},
                        labels={ids[wn]: wn for wn in split_of},
                        description=f"MiniImageNet converted from {root}", collection=MINI_COLLECTION,
-                       layout=layout, skipped_files=bad)
+                       layout=layout, skipped_files=bad, **({"duplicate_files": repeats} if repeats else {}))
     except BaseException:
         w.abort()
         raise

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,7 +133,16 @@ class Domain:
         return len(files if files is not None else self.manifest["files"][class_name])
 
 
+def hidden(name: str) -> bool:
+    """Whether a folder name is hidden, so never a domain: the writer builds `.NAME.tmp` and
+    moves the replaced domain to `.NAME.old`; a kill leaves either behind, manifest and all, and
+    listing it would add a half-built or stale copy of NAME to every table."""
+    return name.startswith(".")
+
+
 def _find(name: str) -> Path | None:
+    if hidden(name):
+        return None
     for parent in (fixture_dir(), domains_dir()):
         if (parent / name / "manifest.json").is_file():
             return parent / name
@@ -174,11 +184,12 @@ def real_domains(names: list[str] | None = None) -> list[str] | None:
 
 
 def _on_disk() -> list[str]:
-    """Every domain under domains_dir() that is not built-in, sorted."""
+    """Every domain under domains_dir() that is not built-in, sorted; hidden folders (the
+    writer's leftovers, see `hidden`) are not domains."""
     if not domains_dir().is_dir():
         return []
     return sorted(p.parent.name for p in domains_dir().glob("*/manifest.json")
-                  if p.parent.name not in BUILTIN)
+                  if p.parent.name not in BUILTIN and not hidden(p.parent.name))
 
 
 def _known(profile: str) -> list[str]:
@@ -264,6 +275,26 @@ def split_classes(names: list[str], role: str, seed: int, fractions=None) -> dic
     out = {"train": order[:n_train], "val": order[n_train:n_train + n_val],
            "test": order[n_train + n_val:]}
     return {k: sorted(v) for k, v in out.items()}
+
+
+def clean_leftovers(parent: Path, name: str) -> None:
+    """Clear what an interrupted writer left of domain `name` under `parent`, saying what it
+    does (the folders are hidden, so nobody would see them go). A half-built `.NAME.tmp` and a
+    replaced `.NAME.old` are removed; but when the kill came between the two renames of the
+    swap (NAME gone, `.NAME.old` complete), `.NAME.old` is the last finished domain and is moved
+    back into place first, so a rebuild that then fails leaves the domain as it was."""
+    final, tmp, old = parent / name, parent / f".{name}.tmp", parent / f".{name}.old"
+    if not final.exists() and not old.is_symlink() and (old / "manifest.json").is_file():
+        old.rename(final)
+        print(f"restored domain {name!r} from {old}, left by an interrupted rebuild")
+    for p in (tmp, old):
+        if p.is_symlink() or p.is_file():
+            p.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            continue
+        print(f"removed {p}, left by an interrupted build of domain {name!r}")
 
 
 def write_manifest(root: Path, name: str, role: str, stands_in_for: str, splits: dict,

@@ -20,12 +20,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+import numbers
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from .domains import Domain, data_root, domain_hash, load_domain
+
+MAX_COUNT = 100_000   # ways, shots, queries and their caps: far beyond any episode that fits in memory
 
 
 @dataclass
@@ -41,6 +44,18 @@ class EpisodeConfig:
     ways: int = 5
     shots: int = 5
     queries: int = 15
+
+    def __post_init__(self):
+        """Refuse a count no episode can have (negative, fractional, above MAX_COUNT) where the
+        config is made: a negative shot count silently moved images from support to query, and
+        the error should name the setting, not surface later in the sampler."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name != "mode" and (isinstance(v, bool) or not isinstance(v, numbers.Integral)
+                                     or not 0 <= v <= MAX_COUNT):
+                raise ValueError(f"EpisodeConfig.{f.name} is {v!r}, but it must be a whole number from 0 "
+                                 f"to {MAX_COUNT:,}; fix the episode settings that set it (the profile's "
+                                 "'episode' section in tinytrain_core/profiles.py, or the caller's arguments)")
 
     def key(self) -> str:
         d = asdict(self)

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..domains import (IMAGE_SIZE, BelowMinima, below_minima, domains_dir, split_classes,
-                       write_manifest)
+from ..domains import (IMAGE_SIZE, BelowMinima, below_minima, clean_leftovers, domains_dir,
+                       split_classes, write_manifest)
 
 
 def on_white(im: Image.Image) -> Image.Image:
@@ -86,7 +86,7 @@ class DomainWriter:
         self.name = name
         self.parent = Path(parent) if parent is not None else domains_dir()
         self.tmp = self.parent / f".{name}.tmp"
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        clean_leftovers(self.parent, name)
         self.tmp.mkdir(parents=True)
         self.seen = defaultdict(set)
         self.count = defaultdict(int)
