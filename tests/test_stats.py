@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tinytrain_core import stats
+from tinytrain_core.stats import stratified_mean_ci, t95
 
 T3, T9 = 3.1824463, 2.2621572  # t_{0.975, 3}, t_{0.975, 9} from a table
 
@@ -105,3 +106,36 @@ def test_leave_one_out_of_three_strata_equals_the_average_of_each_pair():
 def test_stats_imports_neither_matplotlib_nor_plots():
     code = "import sys, tinytrain_core.stats; assert not {'matplotlib', 'tinytrain_core.report.plots'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_power_plans_ci_formula_is_the_stratified_ci_of_equal_domains():
+    from tinytrain_core.stats import stratified_ci_for, tasks_for_ci
+    rng = np.random.default_rng(0)
+    # 3 domains x 8 tasks whose sds are exactly 2, 4 and 4 (rms = sqrt(12))
+    vals = []
+    for d, sd in (("a", 2.0), ("b", 4.0), ("c", 4.0)):
+        z = rng.standard_normal(8)
+        z = (z - z.mean()) / z.std(ddof=1)
+        vals += [dict(method="m", domain=d, accuracy=sd * x) for x in z]
+    got = stratified_mean_ci(pd.DataFrame(vals), group="method")
+    avg = got[got.domain == "average"].iloc[0]
+    # equal n and the Welch df: the formula's N - D is exact only for equal sds; here it is the plan's
+    assert avg["ci95"] == pytest.approx(t95(avg["df"]) * math.sqrt(12.0 / 24))
+    assert stratified_ci_for(math.sqrt(12.0), 24, 3) == pytest.approx(t95(21) * math.sqrt(12.0 / 24))
+    n = tasks_for_ci(5.5, 1.0, 9)
+    assert n % 9 == 0 and stratified_ci_for(5.5, n, 9) <= 1.0 < stratified_ci_for(5.5, n - 9, 9)
+
+
+def test_the_power_plan_predicts_the_ci_the_rows_achieved_and_plans_tasks_per_domain():
+    from tinytrain_core.experiment.analysis import power_plan
+    rng = np.random.default_rng(1)
+    rows = []
+    for d in ("a", "b", "c"):
+        for ep in range(10):
+            base = rng.normal(60, 10)
+            rows += [dict(domain=d, episode=ep, method="TinyTrain", checkpoint="meta", accuracy=base + rng.normal(1, 3)),
+                     dict(domain=d, episode=ep, method="FullTrain", checkpoint="meta", accuracy=base)]
+    plan = power_plan(pd.DataFrame(rows), {"TinyTrain − FullTrain (meta)": 0.5}).iloc[0]
+    assert plan.tasks == 30 and plan.domains == 3
+    assert plan.ci95_predicted == pytest.approx(plan.ci95, rel=0.1)      # Welch df vs N - D only
+    assert plan.tasks_needed == 3 * plan.per_domain_needed and plan.tasks_needed > 30

@@ -199,6 +199,27 @@ def paired_differences(rows: pd.DataFrame, reference="FullTrain", value: str = "
     return m[[*pair_on, *cols, value, "reference", "diff"]].reset_index(drop=True)
 
 
+def stratified_ci_for(sd_within: float, n_tasks: int, n_strata: int) -> float:
+    """The stratified average's 95% t CI half-width that `n_tasks` tasks, spread evenly over
+    `n_strata` domains, give when every domain's per-task sd is `sd_within` (the root mean square
+    of the domains' sds): with n_d = N / D the module's se_avg = sqrt(sum_d sd_d**2 / n_d) / D
+    becomes sqrt(mean_d sd_d**2 / N), and the Welch df becomes D * (N / D - 1) = N - D."""
+    if n_tasks <= n_strata:
+        return math.nan
+    return t95(n_tasks - n_strata) * sd_within / math.sqrt(n_tasks)
+
+
+def tasks_for_ci(sd_within: float, target: float, n_strata: int) -> int:
+    """The fewest tasks, a multiple of `n_strata` (the same count per domain), whose stratified
+    CI (`stratified_ci_for`) is at most `target` points: the power plan of a paired comparison."""
+    if not sd_within > 0:
+        return 2 * n_strata
+    n = n_strata * 2
+    while stratified_ci_for(sd_within, n, n_strata) > target:
+        n += n_strata
+    return n
+
+
 # ---------------------------------------------------------------------------------------------
 # table order and the verdict rule (shared by tables, figures and sentences)
 # ---------------------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ between arms are paired over the episodes both ran.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..training import budgets
 from ..stats import leave_one_out as _loo
+from ..stats import stratified_ci_for, tasks_for_ci
 from ..stats import stratified_mean_ci
 
 ARM = ["method", "checkpoint"]
@@ -131,3 +133,24 @@ def layer_choices(rows: pd.DataFrame, method: str = "TinyTrain") -> pd.DataFrame
                                              tasks=("episode", "count")).reset_index()
     agg["picked"] = agg.tasks / agg.domain.map(n_tasks)
     return agg
+
+
+def power_plan(rows: pd.DataFrame, targets: dict, comparisons=COMPARISONS) -> pd.DataFrame:
+    """Per comparison of `targets` ({label: CI half-width wanted, in points}): the tasks and
+    domains it has, its within-domain per-task sd (root mean square over domains of the paired
+    differences' sd), the CI it achieved and the one `stats.stratified_ci_for` predicts for that
+    many tasks (a check of the formula on real rows), and the tasks (and tasks per domain) the
+    target needs: what a run must spend where the claims are."""
+    d = _differences(rows, [c for c in comparisons if c[0] in targets])
+    out = []
+    for label, g in d.groupby("comparison", sort=False):
+        per = g.groupby("domain")["diff"].agg(["count", "std"])
+        sd = float(np.sqrt((per["std"] ** 2).mean()))
+        n, k = int(per["count"].sum()), len(per)
+        got = stratified_mean_ci(g, value="diff", group="comparison")
+        need = tasks_for_ci(sd, targets[label], k)
+        out.append(dict(comparison=label, tasks=n, domains=k, sd_within=sd,
+                        ci95=float(got[got.domain == "average"].ci95.iloc[0]),
+                        ci95_predicted=stratified_ci_for(sd, n, k), target=targets[label],
+                        tasks_needed=need, per_domain_needed=need // k))
+    return pd.DataFrame(out)
