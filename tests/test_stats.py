@@ -105,3 +105,24 @@ def test_leave_one_out_of_three_strata_equals_the_average_of_each_pair():
 def test_stats_imports_neither_matplotlib_nor_plots():
     code = "import sys, tinytrain_core.stats; assert not {'matplotlib', 'tinytrain_core.report.plots'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+T80_9 = 0.883404  # t_{0.8, 9} from a table
+
+
+def test_mde80_is_t95_plus_t80_times_the_standard_error_by_hand():
+    se = 1.7
+    assert stats.t80(9) == pytest.approx(T80_9, abs=1e-6)
+    assert stats.mde80(T9 * se, 9) == pytest.approx((T9 + T80_9) * se, rel=1e-6)
+    assert stats.mde80(np.array([T9 * se]), np.array([9.0]))[0] == pytest.approx((T9 + T80_9) * se, rel=1e-6)
+    assert math.isnan(stats.mde80(math.nan, 9)) and math.isnan(stats.mde80(1.0, math.nan))
+
+
+@pytest.mark.parametrize("df", [5, 9, 26, 100])
+def test_a_true_effect_of_mde80_makes_the_ci_exclude_zero_four_times_in_five(df):
+    """Exact power of 'the CI lies above 0' (mean / se > t95) when the true difference is mde80:
+    the noncentral t, independent of the shifted-t formula behind mde80."""
+    from scipy.stats import nct
+    se = 2.0
+    power = nct.sf(stats.t95(df), df, stats.mde80(stats.t95(df) * se, df) / se)
+    assert power == pytest.approx(0.80, abs=0.01)
