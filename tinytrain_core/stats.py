@@ -250,7 +250,9 @@ def pm(mean: float, ci: float) -> str:
 
 
 def verdict(mean: float, ci: float) -> str:
-    """better / worse / no clear difference: whether the 95% CI of a difference excludes 0."""
+    """better / worse / no clear difference: whether the 95% CI of a difference excludes 0 (above
+    or below). The one rule for "a difference counts": the sentences use it as is, and the claims
+    table's verdict (`report.claims.verdict`) builds on it, adding the paper's effect."""
     if mean - ci > 0:
         return "better"
     if mean + ci < 0:
