@@ -48,3 +48,17 @@ def test_frozen_findings_name_the_hardest_and_easiest_target():
                       "frozen_5w5s_acc": [80.0, 30.0, 90.0], "ci95": [2.0, 3.0, 2.0]})
     text = "\n".join(findings.frozen(t))
     assert "2 of 2 targets" in text and "Hardest target for frozen ImageNet features: x" in text
+
+
+def test_an_arm_whose_lr_is_0_is_flagged_untrained_wherever_the_sentences_name_it():
+    rows = _arms({("FullTrain", "meta"): [50.0, 60.0, 70.0], ("TinyTrain", "meta"): [51.0, 59.0, 72.0],
+                  ("None", "meta"): [50.0, 60.0, 70.0]})
+    rows.loc[rows.method.isin(["FullTrain", "None"]), "lr"] = 0.0          # None trains nothing: never flagged
+    _, lines = findings.adaptation(rows)
+    assert "FullTrain (meta) 61.5 ± " in lines[0] and "[untrained: lr 0 in 2/2 domains]" in lines[0]
+    assert lines[0].count("untrained") == 1
+    head = next(x for x in lines if x.startswith("TinyTrain − FullTrain (meta):"))
+    assert head.endswith("(no clear difference; untrained: FullTrain (meta)).")
+    each = next(x for x in lines if x.startswith("Each method − None (meta)"))
+    assert "FullTrain +0.0 ± 0.0 (no clear difference; untrained: FullTrain (meta))" in each
+    assert "TinyTrain +" in each and "untrained: TinyTrain" not in each

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tinytrain_core import stats
+from tinytrain_core.experiment import ablations
 from tinytrain_core.report import claims, findings, inputs, summary, tables
 from tinytrain_core.results import read_table
 from tinytrain_core.experiment import taskrows
@@ -21,13 +23,15 @@ DOMAINS = ("signs", "glyphs", "cjk")
 CONFIG = "TinyTrain (meta) − FullTrain (imagenet): the paper's configuration"
 
 
-def _write_rows(root, arms, model="mcunet-5fps", episodes=5, seed=0):
-    """Per-task test rows of `arms` {(method, checkpoint): mean accuracy} in results/smoke/adapt."""
+def _write_rows(root, arms, model="mcunet-5fps", episodes=5, seed=0, lr_zero=()):
+    """Per-task test rows of `arms` {(method, checkpoint): mean accuracy} in results/smoke/adapt,
+    at LR 1e-3 except LR 0 for the (method, checkpoint, domain) triples of `lr_zero`."""
     rng = np.random.default_rng(seed)
     folder = root / "results" / "smoke" / "adapt" / model
     folder.mkdir(parents=True)
     for i, d in enumerate(DOMAINS):
-        rows = [dict(split="test", domain=d, episode=e, ways=5, shots=1, queries=5, method=m, checkpoint=c, lr=1e-3,
+        rows = [dict(split="test", domain=d, episode=e, ways=5, shots=1, queries=5, method=m, checkpoint=c,
+                     lr=0.0 if (m, c, d) in lr_zero else 1e-3,
                      accuracy=float(np.clip(acc + 3 * i + rng.normal(0, 4), 0, 100)),
                      backward_macs=0 if m == "None" else 5e6, backward_kib=0.0 if m == "None" else 90.0,
                      select_s=0.1, train_s=1.0 + (m == "FullTrain"), n_layers=1, scheme="", key="k")
@@ -65,14 +69,112 @@ def _write_ablations(root):
                  ).to_csv(d / "summary.csv", index=False)
 
 
-def test_verdict_rule_holds_does_not_hold_or_is_inconclusive():
-    assert claims.verdict(2.0, 1.0) == "holds"
+def test_a_ci_that_excludes_zero_holds_on_the_claimed_side_and_does_not_hold_on_the_other():
+    assert claims.verdict(2.0, 1.0) == claims.verdict(2.0, 1.0, paper=9.0) == "holds"   # smaller, but the sign holds
     assert claims.verdict(-2.0, 1.0) == "does not hold"
-    assert claims.verdict(0.5, 1.0) == "inconclusive"
-    assert claims.verdict(1.0, 1.0) == "inconclusive"        # a CI touching 0 does not exclude it
-    assert claims.verdict(-0.5, 1.0) == "inconclusive"       # "≥" claims too: no "holds (not worse)"
-    assert claims.verdict(3.0, math.nan) == "inconclusive"   # no CI, no verdict
+    assert claims.verdict(-2.0, 1.0, paper=3.0) == "does not hold"       # the wrong sign beats "smaller"
     assert claims.verdict(math.nan, math.nan) == "not run"
+
+
+def test_a_ci_that_excludes_the_papers_effect_says_smaller_than_the_papers():
+    assert claims.verdict(-0.2, 0.8, paper=1.65) == "smaller than the paper's"    # fisher − random @ 100 KiB
+    assert claims.verdict(0.5, 1.0, paper=2.0) == "smaller than the paper's"
+    assert claims.excludes_paper(0.5, 1.0, 2.0) and not claims.excludes_paper(0.5, 1.0, 1.5)
+
+
+def test_a_ci_that_contains_both_zero_and_the_papers_effect_says_cannot_tell():
+    assert claims.verdict(0.5, 1.0, paper=1.2) == "cannot tell"
+    assert claims.verdict(0.5, 1.0, paper=1.5) == "cannot tell"       # a CI touching the paper's effect keeps it
+    assert claims.verdict(0.5, 1.0) == "cannot tell"                   # no paper number
+    assert claims.verdict(1.0, 1.0, paper=5.0) != "holds"              # a CI touching 0 does not exclude it
+    assert claims.verdict(-0.5, 1.0) == "cannot tell"                  # "≥" claims too: no "holds (not worse)"
+    assert claims.verdict(0.5, 1.0, paper=-3.0) == "cannot tell"       # the paper's own effect is not the claim's
+    assert claims.verdict(3.0, math.nan, paper=9.0) == "cannot tell"   # no CI, no verdict
+
+
+def test_the_four_verdicts_are_the_only_words_besides_not_run():
+    words = {claims.verdict(m, ci, p) for m, ci, p in [(2, 1, 1), (-2, 1, 1), (0, 1, 3), (0, 1, 0.5), (0, 1, math.nan)]}
+    assert words == {"holds", "does not hold", "smaller than the paper's", "cannot tell"}
+    assert set(claims.VERDICTS) == words | {"not run"}
+    assert "smaller than the paper's" in claims.VERDICT_RULE and "cannot tell" in claims.VERDICT_RULE
+    assert "inconclusive" not in claims.VERDICT_RULE + (claims.__doc__ or "")
+
+
+def _welch_mde80(diffs: pd.DataFrame) -> float:
+    """MDE80 of the stratified mean of `diffs` (domain, diff) by hand: Welch df, shifted t."""
+    from scipy.stats import t
+    g = diffs.groupby("domain")["diff"]
+    v, n = (g.var(ddof=1) / g.count()).to_numpy(), g.count().to_numpy()
+    se, df = math.sqrt(v.sum()) / len(v), v.sum() ** 2 / (v ** 2 / (n - 1)).sum()
+    return (t.ppf(0.975, df) + t.ppf(0.8, df)) * se
+
+
+def test_the_power_column_is_the_mde80_of_the_paired_differences_computed_by_hand(tmp_results):
+    c = claims.claims(summary.load("smoke"))
+    rows = taskrows.rows_in(taskrows.row_files(tmp_results / "results" / "smoke" / "adapt" / "mcunet-5fps"))
+    x = rows[(rows.method == "TinyTrain") & (rows.checkpoint == "meta")]
+    y = rows[(rows.method == "FullTrain") & (rows.checkpoint == "imagenet")]
+    m = x.merge(y, on=["domain", "episode"])
+    got = c[(c.model == "mcunet-5fps") & (c.evidence == CONFIG)].iloc[0]
+    assert got["mde80"] == pytest.approx(_welch_mde80(m.assign(diff=m.accuracy_x - m.accuracy_y)), rel=1e-9)
+    assert f"MDE80 {got['mde80']:.1f}" in summary.claims_markdown(c)
+    assert c[c.source == "table2_costs.csv"].mde80.isna().all()                 # exact counts: no power
+    assert claims.power(2.0, 10) == pytest.approx(stats.mde80(2.0, 9))          # no df: n − 1
+
+
+def _untrained_results(root):
+    """tmp_results with FullTrain (meta) at LR 0 in every domain, SparseUpdate (imagenet) in
+    signs, None (which trains nothing) everywhere, and notebook 03's "random @ 100 KiB" arm at
+    LR 0 in every domain."""
+    zero = {("FullTrain", "meta", d) for d in DOMAINS} | {("SparseUpdate", "imagenet", "signs")}
+    _write_rows(root, ARMS, lr_zero=zero | {("None", c, d) for c in ("imagenet", "meta") for d in DOMAINS})
+    _write_ablations(root)
+    s = root / "results" / "smoke" / "ablations" / "summary.csv"
+    summ = read_table(s)
+    per = summ.drop(columns="domain").merge(pd.DataFrame({"domain": DOMAINS}), how="cross")
+    per["lr"] = np.where(per.arm == "random @ 100 KiB", 0.0, 1e-4)
+    pd.concat([summ, per]).to_csv(s, index=False)
+
+
+def test_a_claim_resting_on_an_arm_whose_lr_is_0_names_it_untrained(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    _untrained_results(tmp_path)
+    inp = summary.load("smoke")
+    c = claims.claims(inp).query("model == 'mcunet-5fps'").set_index("evidence")
+    assert c.loc["TinyTrain − FullTrain (meta)", "untrained_arms"] == "FullTrain (meta) lr 0 in 3/3 domains"
+    assert c.loc["TinyTrain (meta) − SparseUpdate (imagenet): the paper's configuration", "untrained_arms"] == (
+        "SparseUpdate (imagenet) lr 0 in 1/3 domains")
+    assert c.loc[CONFIG, "untrained_arms"] == ""                 # None's LR is always 0: it trains nothing
+    assert c.loc["l2 − random @ 100 KiB (meta)", "untrained_arms"] == "random @ 100 KiB (meta) lr 0 in 3/3 domains"
+    assert c.loc["fisher − l2 @ 100 KiB (meta)", "untrained_arms"] == ""
+    md = summary.claims_markdown(claims.claims(inp))
+    assert "| TinyTrain − FullTrain (meta) |" in md and "; untrained: FullTrain (meta) lr 0 in 3/3 domains) |" in md
+
+
+def test_table1_counts_the_domains_where_an_arms_lr_was_0_and_its_lines_flag_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    _untrained_results(tmp_path)
+    inp = summary.load("smoke")
+    t1 = tables.table1(inp).query("model == 'mcunet-5fps'").set_index(["method", "domain"])
+    assert t1.loc[("FullTrain", "average"), "lr_zero_domains_meta"] == 3 and t1.loc[("FullTrain", "average"),
+                                                                                      "lr_zero_domains"] == 0
+    assert t1.loc[("SparseUpdate", "average"), "lr_zero_domains"] == 1 and t1.loc[("SparseUpdate", "signs"),
+                                                                                  "lr_zero_domains"] == 1
+    assert t1.loc[("SparseUpdate", "glyphs"), "lr_zero_domains"] == 0 and t1.loc[("None", "average"), "lr_zero_domains"] == 0
+    line = next(x for x in tables.table1_lines(tables.table1(inp)) if x.startswith("mcunet-5fps"))
+    assert "SparseUpdate (imagenet) " in line and "(untrained: lr 0 in 1/3 domains)" in line.split("SparseUpdate")[1]
+    assert line.count("untrained") == 1
+
+
+def test_the_ablation_arms_of_a_claim_are_those_notebook_03_pairs():
+    assert claims.ablation_arms("fisher − random @ 100 KiB") == ("fisher @ 100 KiB", "random @ 100 KiB")
+    assert claims.ablation_arms("TinyTrain − SparseUpdate @ 60 KiB") == ("fisher @ 60 KiB", "SparseUpdate @ 60 KiB")
+    assert claims.ablation_arms("TinyTrain − static") == ("TinyTrain (02)", "static")
+    arm = ablations.Arm
+    arms = [arm("channels", "fisher @ 60 KiB", "TinyTrain", {"memory_kib": 60.0, "channels": "fisher"})]
+    for _, label, a, b in ablations.comparisons(arms, 100.0):
+        if label in ("fisher − l2 @ 60 KiB", "TinyTrain − SparseUpdate @ 60 KiB", "TinyTrain − static"):
+            assert claims.ablation_arms(label) == (a, b)
 
 
 def test_claims_table_matches_a_recomputation_from_per_task_rows(tmp_results):
@@ -89,7 +191,7 @@ def test_claims_table_matches_a_recomputation_from_per_task_rows(tmp_results):
         assert got["mean"] == pytest.approx(want["mean"], abs=1e-9)
         assert got["ci95"] == pytest.approx(want["ci95"], abs=1e-9)
         assert got["n"] == len(m) == 15
-        assert got["verdict"] == claims.verdict(want["mean"], want["ci95"])
+        assert got["verdict"] == claims.verdict(want["mean"], want["ci95"], got["paper"])
 
 
 def test_missing_models_arms_and_ablations_say_not_run_without_raising(tmp_path, monkeypatch):
@@ -104,7 +206,7 @@ def test_missing_models_arms_and_ablations_say_not_run_without_raising(tmp_path,
     assert c.loc[("mcunet-5fps", CONFIG), "verdict"] != "not run"
     assert c.loc[("mcunet-5fps", "TinyTrain − FullTrain (meta)"), "verdict"] == "not run"
     assert (tabs["claims"][tabs["claims"].model == "mbv2-w0.35"].verdict == "not run").all()
-    assert set(tabs["claims"].verdict) <= {"holds", "does not hold", "inconclusive", "not run"}
+    assert set(tabs["claims"].verdict) <= set(claims.VERDICTS)
     assert tabs["table1"].paper_accuracy.notna().any()        # the paper's numbers ship with the package
     t = tabs["time"].set_index("method")
     assert t.loc["FullTrain", "vs_fulltrain_time"] == 1
@@ -150,7 +252,20 @@ def test_committed_default_claim_recomputes_from_the_committed_per_task_rows():
     want = stratified_mean_ci(m.assign(diff=m.accuracy_x - m.accuracy_y, g="x"), value="diff", group="g")
     want = want[want.domain == "average"].iloc[0]
     assert abs(got["mean"] - want["mean"]) < 1e-6 and abs(got["ci95"] - want["ci95"]) < 1e-6
-    assert got["n"] == len(m) and got["verdict"] == claims.verdict(want["mean"], want["ci95"])
+    assert got["n"] == len(m) and got["verdict"] == claims.verdict(want["mean"], want["ci95"], got["paper"])
+
+
+def test_the_committed_default_claims_say_smaller_than_the_papers_where_the_ci_excludes_it():
+    path = ROOT / "results" / "default" / "report" / "claims.csv"
+    if not path.is_file():
+        pytest.skip("no committed results/default/report/claims.csv (run notebook 05 with profile default)")
+    c = read_table(path)
+    acc = c[c.source != "table2_costs.csv"]
+    assert list(acc.verdict) == [claims.verdict(m, ci, p) for m, ci, p in zip(acc["mean"], acc.ci95, acc.paper)]
+    ran = acc[acc.verdict != "not run"]
+    assert np.allclose(ran.mde80, [claims.power(ci, n, df) for ci, n, df in zip(ran.ci95, ran.n, ran.df)])
+    below = (ran["mean"] - ran.ci95 <= 0) & (ran["mean"] + ran.ci95 >= 0) & (ran["mean"] + ran.ci95 < ran.paper)
+    assert (ran.verdict == "smaller than the paper's").sum() == below.sum() > 0
 
 
 def test_readme_block_contains_the_claims_and_no_stale_marker(tmp_results):

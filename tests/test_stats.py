@@ -139,3 +139,24 @@ def test_the_power_plan_predicts_the_ci_the_rows_achieved_and_plans_tasks_per_do
     assert plan.tasks == 30 and plan.domains == 3
     assert plan.ci95_predicted == pytest.approx(plan.ci95, rel=0.1)      # Welch df vs N - D only
     assert plan.tasks_needed == 3 * plan.per_domain_needed and plan.tasks_needed > 30
+
+
+T80_9 = 0.883404  # t_{0.8, 9} from a table
+
+
+def test_mde80_is_t95_plus_t80_times_the_standard_error_by_hand():
+    se = 1.7
+    assert stats.t80(9) == pytest.approx(T80_9, abs=1e-6)
+    assert stats.mde80(T9 * se, 9) == pytest.approx((T9 + T80_9) * se, rel=1e-6)
+    assert stats.mde80(np.array([T9 * se]), np.array([9.0]))[0] == pytest.approx((T9 + T80_9) * se, rel=1e-6)
+    assert math.isnan(stats.mde80(math.nan, 9)) and math.isnan(stats.mde80(1.0, math.nan))
+
+
+@pytest.mark.parametrize("df", [5, 9, 26, 100])
+def test_a_true_effect_of_mde80_makes_the_ci_exclude_zero_four_times_in_five(df):
+    """Exact power of 'the CI lies above 0' (mean / se > t95) when the true difference is mde80:
+    the noncentral t, independent of the shifted-t formula behind mde80."""
+    from scipy.stats import nct
+    se = 2.0
+    power = nct.sf(stats.t95(df), df, stats.mde80(stats.t95(df) * se, df) / se)
+    assert power == pytest.approx(0.80, abs=0.01)

@@ -41,6 +41,28 @@ def t95(df):
     return float(q) if np.ndim(q) == 0 else q
 
 
+def t80(df):
+    """The one-sided 80% Student t quantile, t.ppf(0.8, df): the z of 80% power (0.84 for large df)."""
+    q = _student_t.ppf(0.8, df)
+    return float(q) if np.ndim(q) == 0 else q
+
+
+def mde80(ci95, df):
+    """Minimum detectable effect at 80% power of a difference whose 95% t CI has half-width
+    ``ci95`` on ``df`` degrees of freedom::
+
+        se    = ci95 / t95(df)
+        mde80 = (t95(df) + t80(df)) * se  =  ci95 * (1 + t80(df) / t95(df))
+
+    Why: a difference "holds" when its CI excludes 0 on the claimed side (mean - ci95 > 0, a
+    one-sided test at 2.5%). If the true difference is mde80, the estimate lands above
+    t95 * se four times in five: mde80 is the smallest effect the design finds 80% of the time
+    (the shifted-t approximation of the noncentral t; the exact power is 0.79-0.80 from df 5 on).
+    A paper effect below mde80 is one these tasks were unlikely to confirm even if it is real.
+    NaN where ci95 or df is NaN (or df <= 0)."""
+    return ci95 * (1 + t80(df) / t95(df))
+
+
 def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     """(mean, half-width of the 95% t CI). One value gives a half-width of NaN, none gives NaNs."""
     xs = [float(v) for v in values]
@@ -249,7 +271,9 @@ def pm(mean: float, ci: float) -> str:
 
 
 def verdict(mean: float, ci: float) -> str:
-    """better / worse / no clear difference: whether the 95% CI of a difference excludes 0."""
+    """better / worse / no clear difference: whether the 95% CI of a difference excludes 0 (above
+    or below). The one rule for "a difference counts": the sentences use it as is, and the claims
+    table's verdict (`report.claims.verdict`) builds on it, adding the paper's effect."""
     if mean - ci > 0:
         return "better"
     if mean + ci < 0:

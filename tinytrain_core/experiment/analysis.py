@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import methods
 from ..training import budgets
 from ..stats import leave_one_out as _loo
 from ..stats import stratified_ci_for, tasks_for_ci
@@ -47,6 +48,43 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     avg = cost.groupby(ARM).mean(numeric_only=True).reset_index().assign(domain="average", lr=float("nan"))
     out = acc.merge(pd.concat([cost, avg], ignore_index=True), on=[*ARM, "domain"], how="left")
     return out.rename(columns={"n": "tasks", "mean": "accuracy"})
+
+
+def _trains(method) -> bool:
+    """Whether `method` trains anything (`Method.trains`; None does not); an unknown name does."""
+    cls = methods.REGISTRY.get(str(method))
+    return True if cls is None else bool(cls.trains)
+
+
+def lr_zero(table: pd.DataFrame, arm=tuple(ARM)) -> pd.DataFrame:
+    """Per (arm, domain): `lr_zero`, True where the arm's method trains and every row ran with LR 0.
+
+    LR 0 is a legal validation choice (the {0, 1e-4, 1e-3} grid keeps the checkpoint when
+    training hurt on the validation episodes), but such an arm never trained there: it *is* its
+    untrained checkpoint, and a comparison resting on it says nothing about its method. `table`
+    is per-task rows or a summary with `lr` per (arm, domain) (its `average` rows are left out);
+    `arm` names its arm columns (ablations: ("arm", "checkpoint")); whether the method trains is
+    read from `method` where the table has it (None never trains: never flagged)."""
+    cols = list(arm)
+    t = table[table.domain != "average"]
+    trains = t.method.map(_trains) if "method" in t else True
+    per = t.assign(lr_zero=(t.lr == 0) & trains).groupby([*cols, "domain"], sort=False).lr_zero.all()
+    return per.reset_index()
+
+
+def untrained(table: pd.DataFrame, arm=tuple(ARM)) -> pd.DataFrame:
+    """Per arm (:func:`lr_zero`): `lr_zero_domains`, the domains where it ran with LR 0, out of
+    the `domains` it ran."""
+    cols = list(arm)
+    out = lr_zero(table, arm).groupby(cols, sort=False).lr_zero.agg(lr_zero_domains="sum", domains="count")
+    return out.reset_index().astype({"lr_zero_domains": int, "domains": int})
+
+
+def untrained_notes(table: pd.DataFrame, arm=tuple(ARM)) -> dict:
+    """{(arm name, checkpoint): "lr 0 in k/n domains"} for every arm that ran with LR 0 in at
+    least one domain (:func:`untrained`): the flag the report and the sentences print."""
+    u = untrained(table, arm)
+    return {(a, c): f"lr 0 in {k}/{n} domains" for a, c, k, n in u.itertuples(index=False) if k > 0}
 
 
 def _differences(rows: pd.DataFrame, comparisons) -> pd.DataFrame:

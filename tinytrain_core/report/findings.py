@@ -63,11 +63,22 @@ def meta_training(paired: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return wide, lines
 
 
+def _untrained_flag(notes: dict, label: str) -> str:
+    """'; untrained: FullTrain (meta)' when an arm of comparison `label` ran with LR 0
+    (`notes`: `analysis.untrained_notes`), else ''."""
+    arms = next(((a, b) for lab, a, b in analysis.COMPARISONS if lab == label), ())
+    names = [f"{m} ({c})" for m, c in arms if (m, c) in notes]
+    return f"; untrained: {', '.join(names)}" if names else ""
+
+
 def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Sentences on the test rows of notebook 02: each arm's stratified average, the paired
     comparisons (`analysis.COMPARISONS`) with their verdicts, the headline with each domain left
-    out, how much TinyTrain's selection varied, and the learning rates chosen. Returns (the
-    paired table, sentences)."""
+    out, how much TinyTrain's selection varied, and the learning rates chosen. An arm whose LR
+    was 0 (it never trained, `analysis.untrained_notes`) is flagged "untrained" wherever it
+    appears. Returns (the paired table, sentences)."""
+    notes = analysis.untrained_notes(rows) if "lr" in rows else {}
+    flag = lambda label: _untrained_flag(notes, label)  # noqa: E731
     acc = analysis.summarize(rows)
     avg = acc[acc.domain == "average"]
     pairs = analysis.paired(rows)
@@ -76,10 +87,11 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     tasks = f"{n_eps.min()}" if n_eps.min() == n_eps.max() else f"{n_eps.min()}-{n_eps.max()}"
     lines = [f"Stratified average over {rows.domain.nunique()} domains ({tasks} test tasks "
              "each, the same tasks for every arm), 95% t CI: "
-             + "; ".join(f"{m} ({c}) {r:.1f} ± {ci:.1f}" for m, c, r, ci in
-                         zip(avg.method, avg.checkpoint, avg.accuracy, avg.ci95))]
+             + "; ".join(f"{m} ({c}) {r:.1f} ± {ci:.1f}" + (f" [untrained: {notes[m, c]}]" if (m, c) in notes else "")
+                         for m, c, r, ci in zip(avg.method, avg.checkpoint, avg.accuracy, avg.ci95))]
     for _, r in pav[pav.comparison.isin([c[0] for c in analysis.COMPARISONS[:3]])].iterrows():
-        lines.append(f"{r.comparison}: {pm(r['mean'], r['ci95'])} points ({verdict(r['mean'], r['ci95'])}).")
+        lines.append(f"{r.comparison}: {pm(r['mean'], r['ci95'])} points ({verdict(r['mean'], r['ci95'])}"
+                     f"{flag(r.comparison)}).")
     groups = [(f"TinyTrain − each method, both from {c}", lambda x, c=c: x.startswith("TinyTrain − ")
                and x.endswith(f" ({c})") and "None" not in x, lambda x: x.split(" − ")[1].split(" (")[0])
               for c in ("meta", "imagenet")]
@@ -92,7 +104,7 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for title, pick, name in groups:
         g = pav[pav.comparison.map(pick)]
         if len(g):
-            lines.append(f"{title}: " + "; ".join(f"{name(c)} {pm(m, ci)} ({verdict(m, ci)})"
+            lines.append(f"{title}: " + "; ".join(f"{name(c)} {pm(m, ci)} ({verdict(m, ci)}{flag(c)})"
                                                   for c, m, ci in zip(g.comparison, g["mean"], g.ci95)) + ".")
     loo = analysis.leave_one_out(rows)
     for comp in (analysis.HEADLINE, analysis.COMPARISONS[2][0]):

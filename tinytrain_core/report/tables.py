@@ -13,21 +13,35 @@ import numpy as np
 import pandas as pd
 
 from .. import methods
+from ..experiment import analysis
 from ..nets.models import MODEL_NAMES
 from ..stats import domain_order, method_order
 from .inputs import AVG, CRITERIA, NAN, PAPER_DOMAINS, Inputs, _get, _sorted, stands_in_for
+
+
+def lr_zero_domains(z: pd.DataFrame | None, method: str, checkpoint: str, domain: str) -> float:
+    """How many domains of the arm ran with LR 0 (`analysis.lr_zero` table `z`): 0 or 1 for a
+    domain, all of them for the average; NaN where the arm did not run."""
+    if z is None:
+        return NAN
+    at = (z.method == method) & (z.checkpoint == checkpoint)
+    sub = z[at & ((z.domain != AVG) if domain == AVG else (z.domain == domain))]
+    return float(sub.lr_zero.sum()) if len(sub) else NAN
 
 
 def table1(inp: Inputs) -> pd.DataFrame:
     """Per model, method and domain (+ average): ours in the paper's configuration (`accuracy`,
     `ci95` over `tasks`, from `checkpoint`), ours from `meta` (`accuracy_meta`, `ci95_meta`), and
     the paper's number(s) for the domain(s) ours stands in for (`paper_each`; `paper_accuracy`
-    is their mean). A model that did not run gets its paper averages and `status` "not run"."""
+    is their mean). `lr_zero_domains` (`_meta`): the domains where that arm's chosen LR was 0, so
+    that it never trained (`analysis.lr_zero`; `domains` of the model count them). A model that
+    did not run gets its paper averages and `status` "not run"."""
     p = inp.paper["table1"]
     out = []
     for model in MODEL_NAMES:
         a = inp.adapt.get(model)
         s = a["summary"] if a else None
+        z = analysis.lr_zero(a["rows"]) if a else None
         ours = list(s.method.unique()) if a else []
         theirs = list(p[p.model == model].method.unique()) if p is not None else []
         for method in method_order(ours + theirs):
@@ -42,6 +56,8 @@ def table1(inp: Inputs) -> pd.DataFrame:
                                 paper_domains=" / ".join(names), checkpoint=ck, tasks=_get(s, "tasks", **acc),
                                 accuracy=_get(s, "accuracy", **acc), ci95=_get(s, "ci95", **acc),
                                 accuracy_meta=_get(s, "accuracy", **meta), ci95_meta=_get(s, "ci95", **meta),
+                                lr_zero_domains=lr_zero_domains(z, method, ck, domain),
+                                lr_zero_domains_meta=lr_zero_domains(z, method, "meta", domain),
                                 paper_accuracy=float(np.mean(vals)) if vals else NAN,
                                 paper_each=" / ".join(f"{v:.1f}" for v in vals),
                                 status="not run" if a is None or method not in ours else "ran"))
@@ -144,14 +160,23 @@ def ablation_dynamic_static(inp: Inputs) -> pd.DataFrame | None:
                       "backward_mmacs"]]) if len(d) else None
 
 
+def _untrained_note(r, domains: int) -> str:
+    """' (untrained: lr 0 in k/n domains)' for an average row whose arm ran with LR 0 somewhere."""
+    k = getattr(r, "lr_zero_domains", NAN)
+    return f" (untrained: lr 0 in {int(k)}/{domains} domains)" if k == k and k > 0 else ""
+
+
 def table1_lines(t1: pd.DataFrame) -> list[str]:
-    """Per model, each method's stratified average (paper's configuration) beside the paper's."""
+    """Per model, each method's stratified average (paper's configuration) beside the paper's,
+    flagged where its LR was 0 (it never trained)."""
     out = []
     for model, g in t1[t1.domain == AVG].groupby("model", sort=False):
         if (g.status == "not run").all():
             out.append(f"{model}: not run (paper: " + "; ".join(f"{m} {p:.1f}" for m, p in zip(g.method, g.paper_accuracy)) + ")")
             continue
+        n = t1[(t1.model == model) & (t1.domain != AVG)].domain.nunique()
         out.append(f"{model}: " + "; ".join(
             f"{r.method} ({r.checkpoint}) " + ("not run" if math.isnan(r.accuracy) else f"{r.accuracy:.1f} ± {r.ci95:.1f}")
+            + _untrained_note(r, n)
             + ("" if math.isnan(r.paper_accuracy) else f" (paper {r.paper_accuracy:.1f})") for r in g.itertuples()))
     return out
