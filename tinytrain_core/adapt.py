@@ -35,6 +35,7 @@ import contextlib
 import multiprocessing
 import hashlib
 import json
+import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -221,6 +222,7 @@ class Backbones:
         warning); anything else missing is `why`, raised."""
         if not (self.cfg.meta_fallback and checkpoint == "meta"):
             raise why
+        _no_fallback_in_reproduce(self.cfg, why)
         warnings.warn(f"{why}\n-> meta_fallback=True: using the ImageNet weights instead", stacklevel=3)
         self.fallbacks.add(checkpoint)
 
@@ -237,6 +239,20 @@ class Backbones:
         except FileNotFoundError as e:
             self._fall_back(checkpoint, e)
             return self._load_named("imagenet")
+
+
+def _no_fallback_in_reproduce(cfg: AdaptConfig, why: FileNotFoundError) -> None:
+    """In a `make reproduce` run (`reproduce.RUN_ENV` set) notebook 01 has trained the meta
+    checkpoint of every model the profile meta-trains: one missing there is a lost output, and
+    ImageNet weights under the meta name would make every meta row and table wrong in a run that
+    ends complete. Refused; models the profile does not meta-train keep the documented fallback."""
+    from .reproduce import RUN_ENV
+    run = os.environ.get(RUN_ENV)
+    if run and cfg.model in profiles.settings(cfg.profile, "meta")["models"]:
+        raise FileNotFoundError(
+            f"{why}\n`make reproduce` run {run}: ImageNet weights may not stand in for the meta checkpoint "
+            f"notebook 01 trains; rerun `make reproduce PROFILE={cfg.profile}` (01 runs again when a file it "
+            f"wrote is missing) or start over with `make reproduce PROFILE={cfg.profile} FRESH=1`") from None
 
 
 # ---------------------------------------------------------------- one task
