@@ -69,8 +69,14 @@ metadataset: setup ## convert the real Meta-Dataset (RECORDS=path to its records
 	@if [ -n "$$RECORDS" ]; then $(PY) -m tinytrain_core.data convert-md --records "$$RECORDS" $${SOURCES:+--sources "$$SOURCES"} $${MAX_PER_CLASS:+--max-per-class "$$MAX_PER_CLASS"} $(if $(FORCE),--force); fi
 	@if [ -n "$$MINI" ]; then $(PY) -m tinytrain_core.data convert-mini --src "$$MINI" $(if $(FORCE),--force); fi
 
-reproduce: setup weights data ## run every numbered notebook in order for PROFILE (resumes an interrupted run; FRESH=1 starts over), then compare with the committed tables
+reproduce: setup reproduce-free weights data ## run every numbered notebook in order for PROFILE (resumes an interrupted run; FRESH=1 starts over), then compare with the committed tables
 	$(PY) -m tinytrain_core.reproduce --profile $(PROFILE) $(if $(FRESH),--fresh)
+
+# A run of PROFILE already under way in this checkout: refused here, before `make data` could
+# rebuild the data it reads (the run itself holds the lock: tinytrain_core/lock.py).
+.PHONY: reproduce-free
+reproduce-free: setup
+	@$(PY) -m tinytrain_core.reproduce --profile $(PROFILE) --check-lock
 
 compare: setup ## compare results/PROFILE with the committed reference kept by the last `make reproduce`
 	$(PY) -m tinytrain_core.reproduce --profile $(PROFILE) --compare-only

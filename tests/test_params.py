@@ -214,3 +214,89 @@ def test_02_adapt_refuses_a_negative_episode_count_in_its_setup_cell(tmp_path, m
     failed = [c for c in cells if c["metadata"].get("papermill", {}).get("status") == "failed"]
     assert len(failed) == 1 and "check_int(episodes" in "".join(failed[0]["source"])
     assert not (tmp_path / "data").exists(), "it failed before touching any data"
+
+
+# ---------------------------------------------------------------- issue 22: limits and types
+
+@pytest.mark.parametrize("name,value,limit", [("episodes", 10**9, 50000), ("steps", 10**6, 10000),
+                                              ("workers", 10**4, 128), ("seed", 2**40, 2**32 - 1)])
+def test_a_count_above_its_limit_is_refused_naming_the_parameter_the_value_and_the_limit(name, value, limit):
+    with pytest.raises(ParameterError, match=rf"^{name}: {value} .*limit is {limit} .*params.py, LIMITS\['{name}'\]"):
+        check_int(value, name, minimum=0)
+
+
+def test_a_number_above_its_limit_is_refused_too():
+    with pytest.raises(ParameterError, match=r"^lr: 5.0 .*limit is 1 "):
+        check_float(5.0, "lr")
+
+
+def test_every_profile_size_is_within_the_parameter_limits():
+    from tinytrain_core import profiles
+    from tinytrain_core.params import LIMITS
+    for p in profiles.PROFILES:
+        s = {st: profiles.settings(p, st) for st in ("frozen", "meta", "adapt", "ablations", "costs")}
+        sizes = {"episodes": [s["meta"]["episodes"], s["adapt"]["episodes"], s["ablations"]["episodes"]],
+                 "val_episodes": [s["adapt"]["val_episodes"]], "steps": [s["adapt"]["steps"]],
+                 "n_frozen_episodes": [s["frozen"]["episodes"]], "n_hist_episodes": [s["frozen"]["hist_episodes"]],
+                 "workers": [s["adapt"]["workers"]], "batch_tasks": [s["adapt"]["batch_tasks"]],
+                 "sweep_tasks": [s["adapt"]["budget_sweep_tasks"]], "measure_batch": [s["costs"]["measure_batch"]],
+                 "ways": [s["meta"]["ways"]], "shots": [s["meta"]["shots"]], "queries": [s["meta"]["queries"]],
+                 "lr": [s["meta"]["lr"]], "memory_kib": list(s["ablations"]["memory_kib"])}
+        for name, values in sizes.items():
+            assert max(values) <= LIMITS[name], (p, name)
+
+
+def test_one_number_is_a_one_element_number_list():
+    from tinytrain_core.params import as_number_list
+    assert as_number_list(100, "memory_kib") == [100.0]
+    assert as_number_list([60, 100.0, 60], "memory_kib") == [60.0, 100.0]
+    assert as_number_list(None, "memory_kib") is None
+
+
+@pytest.mark.parametrize("bad", ["abc", "60,100", "", [], ["60"], [60, -1], True, 10**10])
+def test_text_empty_or_bad_numbers_are_refused_where_numbers_are_expected(bad):
+    from tinytrain_core.params import as_number_list
+    with pytest.raises(ParameterError, match=r"^memory_kib: "):
+        as_number_list(bad, "memory_kib")
+
+
+def _setup_of_03(**params):
+    """Notebook 03's parameters cell, papermill's injected values, then its setup cell up to its
+    first use of the data (`base = ...`): what a bad parameter must fail in, before any work."""
+    cells = [c for c in json.loads((NOTEBOOKS / "03_ablations.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
+    setup = "".join(cells[1]["source"]).split("\nbase = ablations.base_config")[0]
+    ns = {}
+    exec("".join(cells[0]["source"]), ns)
+    ns.update(params)
+    exec(setup, ns)
+    return ns
+
+
+@pytest.mark.parametrize("params,message", [
+    (dict(memory_kib="abc"), r"^memory_kib: 'abc' .*a number .*or a list"),
+    (dict(memory_kib=[]), r"^memory_kib: \[\] "),
+    (dict(model=""), r"^model: '' is not allowed; choose one of mcunet-5fps"),
+    (dict(checkpoint=""), r"^checkpoint: '' is not allowed; choose one of imagenet, meta"),
+    (dict(episodes=10**9), r"^episodes: 1000000000 .*limit is 50000"),
+])
+def test_03_refuses_a_bad_parameter_in_its_setup_cell(params, message):
+    with pytest.raises(ParameterError, match=message):
+        _setup_of_03(**params)
+
+
+def test_03_takes_one_memory_budget_as_a_list_of_one():
+    ns = _setup_of_03(memory_kib=100)
+    assert ns["memory_kib"] == (100.0,) and ns["model"] == "mcunet-5fps"
+    assert _setup_of_03()["memory_kib"] == (60.0, 100.0, 160.0)
+
+
+def test_02_adapt_refuses_a_billion_episodes_in_its_setup_cell_before_any_work(tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    monkeypatch.setenv("TINYTRAIN_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(papermill.PapermillExecutionError) as e:
+        papermill.execute_notebook(str(NOTEBOOKS / "02_adapt.ipynb"), str(tmp_path / "02_out.ipynb"),
+                                   kernel_name="tinytrain", parameters=dict(episodes=10**9), cwd=str(NOTEBOOKS),
+                                   progress_bar=False)
+    assert e.value.ename == "ParameterError" and e.value.evalue.startswith("episodes: 1000000000")
+    assert "limit is 50000" in e.value.evalue
+    assert not (tmp_path / "data").exists(), "it failed before touching any data"

@@ -160,3 +160,127 @@ def test_a_clean_checkout_is_recorded_clean_although_its_tables_move_aside(check
     run = R.Run("default", checkout)
     run.start()
     assert run.state["git_dirty"] is False and run.state["git_commit"]
+
+
+# ---------------------------------------------------------------- issue 22
+
+def _hold_the_run_lock(root):
+    """A child process standing in for a running `make reproduce PROFILE=default` of `root`."""
+    import os
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    code = ("import sys; from tinytrain_core import reproduce as R\n"
+            f"with R.Run('default', {str(root)!r}).lock():\n"
+            "    print('held', flush=True); sys.stdin.readline()\n")
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    assert child.stdout.readline().strip() == "held", child.stderr.read()
+    return child
+
+
+@pytest.mark.parametrize("argv", [[], ["--check-lock"], ["--fresh"]])
+def test_a_second_reproduce_of_a_profile_is_refused_at_once_naming_the_running_one(checkout, monkeypatch, argv):
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(checkout))
+    first = _hold_the_run_lock(checkout)
+    try:
+        calls = []
+        _fake_papermill(monkeypatch, calls)
+        with pytest.raises(SystemExit) as e:
+            R.main(["--profile", "default", *argv])
+        msg = str(e.value)
+        assert f"pid {first.pid}" in msg and "started 20" in msg and "make reproduce PROFILE=default" in msg
+        assert "wait for that run to finish" in msg
+        assert calls == [] and (checkout / "results" / "default" / "table.csv").is_file()   # nothing touched
+    finally:
+        first.stdin.write("go\n")
+        first.stdin.flush()
+        first.wait(timeout=30)
+    R.main(["--profile", "default", "--check-lock"])        # free again
+
+
+def test_make_reproduce_asks_for_the_lock_before_make_data():
+    from pathlib import Path
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    line = next(x for x in makefile.splitlines() if x.startswith("reproduce:"))
+    deps = line.split(":", 1)[1].split("##")[0].split()
+    assert deps.index("reproduce-free") < deps.index("data")
+    assert "--check-lock" in makefile.split("reproduce-free: setup", 1)[1].splitlines()[1]
+
+
+def _fake_notebooks_writing(monkeypatch, calls, fail_on=None):
+    """00 writes a checkpoint and a table, 01 a table; `fail_on` fails (after writing)."""
+    def execute(inp, out, parameters, kernel_name, cwd, progress_bar):
+        import os
+        name = inp.rsplit("/", 1)[-1]
+        calls.append((name, os.environ.get("TINYTRAIN_REPRODUCE_RUN")))
+        res = R.Run(parameters["profile"], root=cwd.rsplit("/notebooks", 1)[0]).results
+        if name.startswith("00"):
+            (res / "checkpoints").mkdir(exist_ok=True)
+            (res / "checkpoints" / "m-meta.pt").write_text("trained weights")
+            (res / "before_after.csv").write_text("a\n1\n")
+        else:
+            (res / "table.csv").write_text("domain,accuracy\na,50.0\n")
+        if name == fail_on:
+            raise RuntimeError("kernel died")
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+
+
+@pytest.mark.parametrize("loss", ["deleted", "changed"])
+def test_a_finished_notebook_whose_files_are_gone_runs_again_with_every_later_one(checkout, monkeypatch, capsys,
+                                                                                   loss):
+    calls = []
+    _fake_notebooks_writing(monkeypatch, calls, fail_on="01_pretrain.ipynb")
+    run = R.Run("default", checkout)
+    run.start()
+    with pytest.raises(SystemExit):
+        run.run_notebooks(progress=False)
+    ckpt = checkout / "results" / "default" / "checkpoints" / "m-meta.pt"
+    ckpt.unlink() if loss == "deleted" else ckpt.write_text("other weights")
+    _fake_notebooks_writing(monkeypatch, calls)
+    again = R.Run("default", checkout)
+    assert again.start() == "resumed"
+    assert "00_data finished earlier in this run, but 1 of the files it wrote" in capsys.readouterr().out
+    again.run_notebooks(progress=False)
+    assert [c[0] for c in calls] == ["00_data.ipynb", "01_pretrain.ipynb", "00_data.ipynb", "01_pretrain.ipynb"]
+    assert ckpt.read_text() == "trained weights"
+    stages = json.loads((checkout / "results" / "default" / "run.json").read_text())["stages"]
+    assert "results/default/checkpoints/m-meta.pt" in stages["00_data"]["outputs"]     # its writer owns it
+    assert list(stages["01_pretrain"]["outputs"]) == ["results/default/table.csv"]
+
+
+def test_a_finished_notebook_whose_files_are_intact_is_skipped_on_resume(checkout, monkeypatch):
+    calls = []
+    _fake_notebooks_writing(monkeypatch, calls, fail_on="01_pretrain.ipynb")
+    run = R.Run("default", checkout)
+    run.start()
+    with pytest.raises(SystemExit):
+        run.run_notebooks(progress=False)
+    _fake_notebooks_writing(monkeypatch, calls)
+    R.Run("default", checkout).start()
+    R.Run("default", checkout).run_notebooks(progress=False)
+    assert [c[0] for c in calls] == ["00_data.ipynb", "01_pretrain.ipynb", "01_pretrain.ipynb"]
+    outputs = json.loads((checkout / "results" / "default" / "run.json").read_text())["stages"]["00_data"]["outputs"]
+    assert sorted(outputs) == ["results/default/before_after.csv", "results/default/checkpoints/m-meta.pt"]
+
+
+def test_the_notebooks_of_a_reproduce_run_know_they_are_one(checkout, monkeypatch):
+    import os
+    calls = []
+    _fake_notebooks_writing(monkeypatch, calls)
+    run = R.Run("default", checkout)
+    run.start()
+    run.run_notebooks(progress=False)
+    assert {c[1] for c in calls} == {run.state["id"]}      # adapt: no ImageNet weights under the meta name
+    assert "TINYTRAIN_REPRODUCE_RUN" not in os.environ
+
+
+def test_a_fresh_start_moves_the_last_runs_executed_notebooks_aside(checkout):
+    res = checkout / "results" / "default"
+    (res / "notebooks").mkdir()
+    for nb in ("00_data.ipynb", "04_costs.ipynb"):
+        (res / "notebooks" / nb).write_text("{} executed by the last run")
+    R.Run("default", checkout).start(fresh=True)
+    assert not (res / "notebooks").exists() or not any((res / "notebooks").iterdir())
+    assert (res / "previous-run" / "results" / "notebooks" / "04_costs.ipynb").is_file()

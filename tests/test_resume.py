@@ -258,3 +258,95 @@ def test_a_checkpoint_replaced_while_it_loads_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(nets, "load", load_while_notebook_01_saves)
     with pytest.raises(RuntimeError, match="changed while this run loaded it"):
         nets.get("meta")
+
+
+# ---------------------------------------------------------------- issue 22
+
+def test_a_reproduce_run_never_lets_imagenet_weights_stand_in_for_a_meta_checkpoint_01_trains(sandbox, monkeypatch):
+    monkeypatch.setenv("TINYTRAIN_REPRODUCE_RUN", "run0001")   # what `make reproduce` gives its notebooks
+    with pytest.raises(FileNotFoundError, match=r"(?s)no 'meta' checkpoint.*make reproduce` run run0001: ImageNet "
+                                                r"weights may not stand in.*FRESH=1"):
+        adapt.run(_cfg(), progress=False)                 # _cfg: meta_fallback=True, as notebooks 02 and 03
+    assert not _csv().exists()                            # refused before any row was written
+
+
+def test_a_model_the_profile_does_not_meta_train_keeps_its_fallback_in_a_reproduce_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    monkeypatch.setenv("TINYTRAIN_REPRODUCE_RUN", "run0001")
+    nets = adapt.Backbones(adapt.AdaptConfig(profile="smoke", model="proxyless-w0.3", meta_fallback=True))
+    with pytest.warns(UserWarning, match="meta_fallback"):    # smoke meta-trains mcunet-5fps only
+        assert nets.identity("meta").startswith("imagenet:")
+
+
+def _edit_csv(old: bytes, new: bytes, count: int = 1):
+    text = _csv().read_bytes()
+    assert text.count(old) >= count
+    _csv().write_bytes(text.replace(old, new, count))
+
+
+def test_a_row_edited_by_hand_is_refused_on_resume_naming_the_file_the_row_and_the_fix(sandbox):
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    before = _csv().read_bytes()
+    _edit_csv(b",50.0,", b",99.0,")                       # an accuracy made up
+    with pytest.raises(taskrows.BadResults, match=rf"{DOMAIN}\.csv: row 1 \(test episode 0, None from imagenet, "
+                                                   r"accuracy 99.0\) is not a row this code wrote.*delete that row "
+                                                   r".*make reproduce PROFILE=smoke FRESH=1"):
+        adapt.run(_cfg(methods=["None"]), progress=False)
+    assert len(sandbox.ran()) == 2
+    _csv().write_bytes(before)                             # undone: resumed as before, nothing recomputed
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    assert len(sandbox.ran()) == 2
+
+
+def test_deleting_the_edited_row_recomputes_its_task(sandbox):
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    head, first, second = _csv().read_bytes().split(b"\r\n")[:3]
+    _csv().write_bytes(head + b"\r\n" + second.replace(b",50.0,", b",99.0,") + b"\r\n" + first + b"\r\n")
+    with pytest.raises(taskrows.BadResults, match="row 1 "):
+        adapt.run(_cfg(methods=["None"]), progress=False)
+    _csv().write_bytes(head + b"\r\n" + first + b"\r\n")  # the fix the message names
+    rows = adapt.run(_cfg(methods=["None"]), progress=False)
+    assert len(sandbox.ran()) == 3 and set(rows.accuracy) == {50.0}
+
+
+def test_rows_from_before_row_hashes_are_accepted_as_legacy_then_hashed_and_checked(sandbox):
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    taskrows.hashes_path(_csv()).unlink()                 # as the committed rows: no .rowhash
+    legacy = _csv().read_bytes()
+    adapt.run(_cfg(methods=["None"]), progress=False)     # accepted, nothing recomputed, nothing rewritten
+    assert len(sandbox.ran()) == 2 and _csv().read_bytes() == legacy
+    assert not taskrows.hashes_path(_csv()).exists()
+    adapt.run(_cfg(methods=["None"], episodes=3), progress=False)   # the file is written: its rows are hashed
+    assert len(sandbox.ran()) == 3 and len(taskrows.hashes_path(_csv()).read_text().split()) == 3
+    _edit_csv(b",50.0,", b",98.0,")
+    with pytest.raises(taskrows.BadResults, match="not a row this code wrote"):
+        adapt.run(_cfg(methods=["None"], episodes=3), progress=False)
+
+
+def test_the_committed_rows_resume_as_legacy_without_a_byte_changed(tmp_path):
+    from tinytrain_core.paths import project_root
+    committed = sorted((project_root() / "results" / "default" / "adapt" / "mcunet-5fps").glob("*.csv"))
+    committed = [f for f in committed if f in taskrows.row_files(f.parent)]
+    if not committed:
+        pytest.skip("no committed per-task rows")
+    for f in committed:
+        copy = tmp_path / f.name
+        copy.write_bytes(f.read_bytes())
+        done, present = taskrows.resume(copy, {})
+        assert copy.read_bytes() == f.read_bytes() and not taskrows.hashes_path(copy).exists()
+
+
+def test_a_task_appended_twice_is_refused_naming_the_file_and_the_fix(sandbox):
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    whole = _csv().read_bytes()
+    _csv().write_bytes(whole + whole.split(b"\r\n")[1] + b"\r\n")   # what two runs at once appended
+    with pytest.raises(taskrows.BadResults, match=rf"{DOMAIN}\.csv: row 3 .* repeats row 1, the same task.*FRESH=1"):
+        adapt.run(_cfg(methods=["None"]), progress=False)
+
+
+def test_a_kill_between_a_rows_hash_and_the_row_leaves_a_file_that_resumes(sandbox):
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    with taskrows.hashes_path(_csv()).open("a") as fh:
+        fh.write("0123456789abcdef\n")                   # the hash of a row never written
+    adapt.run(_cfg(methods=["None"]), progress=False)
+    assert len(sandbox.ran()) == 2

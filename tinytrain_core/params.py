@@ -7,7 +7,11 @@ Every check returns the (normalised) value, so a setup cell reads
     episodes = check_int(episodes, "episodes", allow_none=True)
 
 papermill passes `-p x 5` as an int, `-p x abc` as a string and `-p x TinyTrain` as a string even
-where the notebook expects a list; `as_name_list` turns such a string into a list.
+where the notebook expects a list; `as_name_list` turns such a string into a list, `as_number_list`
+takes one number as a one-element list and refuses text.
+
+Every count and size has an upper limit (`LIMITS`, by parameter name), checked before any work:
+a typo such as `-p episodes 1000000000` would otherwise grow memory for hours before failing.
 """
 from __future__ import annotations
 
@@ -16,6 +20,32 @@ from numbers import Integral, Real
 
 from . import data
 from .paths import PROFILES
+
+
+# Upper limits by parameter name: about 10x the paper profile's size (profiles.py), far beyond any
+# run that finishes in days on the machines this project targets. A value above is refused by
+# check_int / check_float / as_number_list; raise the limit here for a deliberately bigger run.
+LIMITS = {
+    "episodes": 50_000,            # 01: meta-training episodes (paper 5000); 02/03: test episodes (paper 200)
+    "val_episodes": 1_000,         # paper 5
+    "steps": 10_000,               # paper 40
+    "n_frozen_episodes": 10_000,   # paper 600
+    "n_hist_episodes": 10_000,     # paper 600
+    "frozen_queries": 100,
+    "ways": 1_000,                 # more classes than any domain keeps per split
+    "shots": 1_000,
+    "queries": 1_000,
+    "seed": 2**32 - 1,             # numpy's seed range
+    "workers": 128,                # processes; each holds a backbone and a domain
+    "batch_tasks": 1_024,          # tasks per GPU launch (paper 1)
+    "sweep_tasks": 1_000,          # paper 10
+    "measure_batch": 1_024,        # paper 4
+    "fp32_batch": 1_024,
+    "lr": 1.0,                     # AdamW diverges long before
+    "memory_kib": 1e9,             # KiB: 1 TiB, beyond any device's memory
+    "compute_macs": 1e12,          # backward MACs per sample (the backbones' full backward: < 1e9)
+}
+MAX_LIST = 20                      # numbers in a list parameter (each is a full arm of a run)
 
 
 class ParameterError(ValueError):
@@ -48,23 +78,56 @@ def check_profile(profile, name: str = "profile") -> str:
     return check_choice(profile, name, PROFILES)
 
 
-def check_int(value, name: str, minimum: int = 1, allow_none: bool = False) -> int | None:
-    """An integer >= `minimum` (True/False and 5.0 are not integers here), or None if allowed."""
+def _limit(name: str, maximum):
+    return LIMITS.get(name) if maximum is None else maximum
+
+
+def _above(name: str, value, maximum) -> None:
+    if maximum is not None and value > maximum:
+        limit = int(maximum) if float(maximum).is_integer() else maximum
+        _refuse(name, value, f"the limit is {limit} (tinytrain_core/params.py, LIMITS[{name!r}]): "
+                             "use a smaller value, or raise the limit there for a deliberately bigger run")
+
+
+def check_int(value, name: str, minimum: int = 1, allow_none: bool = False, maximum: int | None = None) -> int | None:
+    """An integer >= `minimum` and <= the parameter's limit (`LIMITS`, or `maximum`); True/False
+    and 5.0 are not integers here. None where allowed."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         _refuse(name, value, f"expected an integer >= {minimum}{_none_note(allow_none)}")
+    _above(name, value, _limit(name, maximum))
     return int(value)
 
 
-def check_float(value, name: str, allow_none: bool = False) -> float | None:
-    """A finite number > 0 (an int is fine), or None if allowed."""
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def check_float(value, name: str, allow_none: bool = False, maximum: float | None = None) -> float | None:
+    """A finite number > 0 (an int is fine) and <= the parameter's limit, or None if allowed."""
     if value is None and allow_none:
         return None
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    if not ok:
+    if not _is_number(value):
         _refuse(name, value, f"expected a positive number{_none_note(allow_none)}")
+    _above(name, value, _limit(name, maximum))
     return float(value)
+
+
+def as_number_list(value, name: str, allow_none: bool = True, maximum: float | None = None) -> list[float] | None:
+    """A list of positive numbers (floats, duplicates dropped): a list or tuple as is, one number
+    as a one-element list (`-p memory_kib 100`). Text is refused, never read character by
+    character: papermill hands `-p memory_kib abc` (and `-p memory_kib 60,100`) over as a string."""
+    how = f"give a number (`-p {name} 100`) or a list (`-y '{name}: [60, 100]'`){_none_note(allow_none)}"
+    if value is None and allow_none:
+        return None
+    if _is_number(value):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        _refuse(name, value, how)
+    if len(value) > MAX_LIST:
+        _refuse(name, value, f"at most {MAX_LIST} numbers (tinytrain_core/params.py, MAX_LIST)")
+    return list(dict.fromkeys(check_float(v, name, maximum=maximum) for v in value))
 
 
 def check_bool(value, name: str) -> bool:

@@ -11,6 +11,9 @@ from pathlib import Path
 # The profiles' names are folder names (results/<profile>/, figures/<profile>/), so they live with
 # the folders; their sizes are `profiles.SIZES` (which checks it has exactly these).
 PROFILES = ("smoke", "default", "paper")
+# Set to a `make reproduce` run's id while its notebooks execute (reproduce.py sets it; a run's
+# code reads it, e.g. to refuse a stand-in meta checkpoint in experiment/backbones.py).
+RUN_ENV = "TINYTRAIN_REPRODUCE_RUN"
 
 __all__ = ["PROFILES", "check_profile", "checkpoints_dir", "figures_dir", "project_root",
            "results_dir", "weights_dir"]

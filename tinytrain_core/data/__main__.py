@@ -17,7 +17,8 @@ import time
 import traceback
 
 from . import BUILTIN, build_fixture, list_domains, load_domain, summary_row
-from .domains import BelowMinima, below_minima, domains_dir, real_domains
+from ..lock import held
+from .domains import BelowMinima, below_minima, data_root, domains_dir, real_domains
 from .profiles import episode_config, profile_settings
 
 EVAL_SEED = 0
@@ -149,12 +150,16 @@ def main(argv=None) -> int:
     ls = sub.add_parser("list", help="print the built domains of a profile")
     ls.add_argument("--profile", default="default")
     a = ap.parse_args(argv)
+    # two builds at once collide on the same temporary folders: the second waits (lock.py)
+    building = held(data_root() / ".build.lock", "building data", wait=True)
     if a.cmd == "build":
-        return build(a.profile, a.domain, a.force, not a.no_install)
+        with building:
+            return build(a.profile, a.domain, a.force, not a.no_install)
     if a.cmd == "fixture":
         t0 = time.time()
-        names = build_fixture()
-        write_episodes("smoke", names)
+        with building:
+            names = build_fixture()
+            write_episodes("smoke", names)
         print(f"fixture domains {', '.join(names)} written in {time.time() - t0:.1f} s")
         return 0
     if a.cmd == "domain":

@@ -13,6 +13,7 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..lock import held
 from .domains import FIXTURE, IMAGE_SIZE, fixture_dir
 from .sources.common import DomainWriter
 
@@ -45,8 +46,18 @@ def _draw(ch: str, face: str, rng: np.random.Generator, size: int) -> Image.Imag
 
 
 def build_fixture(root: Path | None = None, size: int = IMAGE_SIZE, seed: int = 0) -> list[str]:
-    """Write the fixture domains under `data/fixture/` (or `root`); returns their names."""
+    """Write the fixture domains under `data/fixture/` (or `root`); returns their names. Under the
+    data build lock (`make data` and `make fixture` at once collided on the same temporary
+    folders); after waiting for another builder the fixture it built is kept, not redrawn under
+    a run that may already read it."""
     root = Path(root) if root is not None else fixture_dir()
+    with held(root.parent / ".build.lock", "building the fixture", wait=True) as lock:
+        if lock.waited_for is not None and fixture_ready(root):
+            return list(SPEC)
+        return _draw_fixture(root, size, seed)
+
+
+def _draw_fixture(root: Path, size: int, seed: int) -> list[str]:
     sources = [{"name": "pypi:matplotlib (bundled DejaVu and STIX fonts)", "version": matplotlib.__version__,
                 "licence": "Bitstream Vera / STIX (free font licences)"}]
     for name, (alphabet, n_img) in SPEC.items():

@@ -2,10 +2,13 @@
 each checkpoint name stands for, which every row's key carries."""
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
+from .. import profiles
 from ..nets import checkpoints
+from ..paths import RUN_ENV
 from ..nets.weights import SHA256
 from ..runtime import CL, device
 from ..training.finetune import initial_state
@@ -67,6 +70,7 @@ class Backbones:
         warning); anything else missing is `why`, raised."""
         if not (self.cfg.meta_fallback and checkpoint == "meta"):
             raise why
+        _no_fallback_in_reproduce(self.cfg, why)
         warnings.warn(f"{why}\n-> meta_fallback=True: using the ImageNet weights instead", stacklevel=3)
         self.fallbacks.add(checkpoint)
 
@@ -83,3 +87,16 @@ class Backbones:
         except FileNotFoundError as e:
             self._fall_back(checkpoint, e)
             return self._load_named("imagenet")
+
+
+def _no_fallback_in_reproduce(cfg: AdaptConfig, why: FileNotFoundError) -> None:
+    """In a `make reproduce` run (`paths.RUN_ENV` set) notebook 01 has trained the meta
+    checkpoint of every model the profile meta-trains: one missing there is a lost output, and
+    ImageNet weights under the meta name would make every meta row and table wrong in a run that
+    ends complete. Refused; models the profile does not meta-train keep the documented fallback."""
+    run = os.environ.get(RUN_ENV)
+    if run and cfg.model in profiles.settings(cfg.profile, "meta")["models"]:
+        raise FileNotFoundError(
+            f"{why}\n`make reproduce` run {run}: ImageNet weights may not stand in for the meta checkpoint "
+            f"notebook 01 trains; rerun `make reproduce PROFILE={cfg.profile}` (01 runs again when a file it "
+            f"wrote is missing) or start over with `make reproduce PROFILE={cfg.profile} FRESH=1`") from None

@@ -3,6 +3,7 @@ row by row, that survives kills and never serves rows made under another key.
 
     results/<profile>/adapt/<model>/<domain>.csv    one row per task: FIELDS
     results/<profile>/adapt/<model>/<domain>.json   what each row `key` stands for
+    results/<profile>/adapt/<model>/<domain>.rowhash   a content hash of every row written (`row_hash`)
     results/<profile>/adapt/<model>/<domain>.stale-<UTC time>.csv (+ .json)   rows set aside
 
 A row is a test task (split "test": one per episode and arm, an arm being a method run from a
@@ -14,10 +15,19 @@ the run's methods under another key (or from before rows carried keys) are moved
 timestamped archive with a message saying why, rows of other methods are left alone. The
 sidecar describes exactly the keys present (`infos`: arm -> the description `adapt` makes:
 key, config_key, checkpoint, checkpoint_id, domain_hash, ...); it never decides a resume.
+
+Row hashes: a row is resumed only if it is, byte for byte, a row this code wrote: `.rowhash`
+holds one hash per row written (appended just before the row), and `resume` refuses a row whose
+hash is not there (an accuracy edited by hand), naming the file, the row and the fix. The hashes
+live beside the CSV, not in it, so the CSVs and every table computed from them are unchanged.
+Legacy policy: a CSV without a `.rowhash` (written before row hashes, e.g. the committed rows)
+is accepted as it is; its rows are hashed the next time the file is written, and checked from
+then on. A row appearing twice under one key (two runs appending at once) is refused as well.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import shutil
@@ -124,6 +134,64 @@ def _parse(path: Path) -> _Table:
     return _Table(header, rows, note)
 
 
+def hashes_path(csv_path: Path) -> Path:
+    """`<domain>.rowhash` beside `<domain>.csv`: one row hash per line."""
+    return Path(csv_path).with_suffix(".rowhash")
+
+
+def row_hash(row: dict) -> str:
+    """16 hex digits over the row's FIELDS as the CSV holds them (text; a missing field is "")."""
+    return hashlib.sha256("\x1f".join(str(row.get(f) or "") for f in FIELDS).encode()).hexdigest()[:16]
+
+
+def _line(row: dict) -> tuple[str, str]:
+    """(the CSV line of `row`, its hash): the hash is taken of the text read back from that line."""
+    buf = io.StringIO()
+    csv.DictWriter(buf, fieldnames=FIELDS).writerow(row)
+    line = buf.getvalue()
+    return line, row_hash(dict(zip(FIELDS, next(csv.reader(io.StringIO(line))))))
+
+
+def _profile_of(path: Path) -> str:
+    parts = Path(path).parts
+    return parts[parts.index("results") + 1] if "results" in parts[:-1] else "<profile>"
+
+
+def _where(path: Path, i: int, row: dict) -> str:
+    lr = f", lr {row.get('lr')}" if (row.get("split") or "test") == "val" else ""
+    return (f"row {i + 1} ({row.get('split') or 'test'} episode {row.get('episode')}, {row.get('method')} from "
+            f"{row.get('checkpoint')}{lr}, accuracy {row.get('accuracy')})")
+
+
+def _fix(path: Path) -> str:
+    return (f"delete that row from {path} (its task is computed again), or start over with "
+            f"`make reproduce PROFILE={_profile_of(path)} FRESH=1`")
+
+
+def _check_rows(path: Path, rows: list[dict]) -> None:
+    """Refuse rows this code did not write as they are (hash unknown: edited by hand) and a task
+    present twice under one key (two runs appended at once). No `.rowhash`: legacy, accepted."""
+    side = hashes_path(path)
+    known = set(side.read_text().split()) if side.is_file() else None
+    seen = {}
+    for i, r in enumerate(rows):
+        if known is not None and row_hash(r) not in known:
+            raise BadResults(f"{path}: {_where(path, i, r)} is not a row this code wrote (its content hash is "
+                             f"not in {side.name}: edited by hand?), so it cannot be reused; {_fix(path)}")
+        task = (r.get("key") or "", identity(r))
+        if task in seen:
+            raise BadResults(f"{path}: {_where(path, i, r)} repeats row {seen[task] + 1}, the same task "
+                             f"under the same key (two runs appended to this file at once?); {_fix(path)}")
+        seen[task] = i
+
+
+def _write_hashes(csv_path: Path, rows: list[dict]) -> None:
+    side = hashes_path(csv_path)
+    tmp = side.with_name(side.name + ".tmp")
+    tmp.write_text("".join(row_hash(r) + "\n" for r in rows))
+    tmp.replace(side)
+
+
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows as the DataFrame callers see: COLUMNS, typed as pandas reads the CSV."""
     buf = io.StringIO()
@@ -140,14 +208,17 @@ def read_rows(path) -> pd.DataFrame:
     return rows_frame(_parse(Path(path)).rows)
 
 
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    """Replace `path` with exactly these rows (FIELDS header), via a temporary file."""
+def _write_rows(path: Path, rows: list[dict], hashes: bool = True) -> None:
+    """Replace `path` with exactly these rows (FIELDS header), via a temporary file; then their
+    hashes (after: a kill in between leaves more hashes than rows, never a row without one)."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS, restval="", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)
+    if hashes:
+        _write_hashes(path, rows)
 
 
 def _described(csv_path: Path) -> dict:
@@ -204,7 +275,7 @@ def _set_aside(csv_path: Path, stale: list[dict], infos: dict) -> Path:
     """Move `stale` rows to a timestamped archive beside the CSV (with a copy of the sidecar
     that describes them) and say how many of which method, and why."""
     dest = _archive_path(csv_path)
-    _write_rows(dest, stale)
+    _write_rows(dest, stale, hashes=False)
     if sidecar_path(csv_path).is_file():
         shutil.copyfile(sidecar_path(csv_path), dest.with_suffix(".json"))
     described = _described(csv_path)
@@ -228,6 +299,7 @@ def resume(csv_path: Path, infos: dict) -> tuple[set, set]:
     table = _parse(csv_path)
     if table.note:
         print(f"{csv_path}: {table.note}")
+    _check_rows(csv_path, table.rows)
     want = {a: i["key"] for a, i in infos.items()}
 
     def is_stale(r):
@@ -243,25 +315,36 @@ def resume(csv_path: Path, infos: dict) -> tuple[set, set]:
 
 
 class RowWriter:
-    """Appends rows to a results CSV, each flushed as it is written. The file (with its header)
-    is created with its first row, so a run that fails before any row leaves nothing behind."""
+    """Appends rows to a results CSV, each flushed as it is written, its hash first (a kill
+    between the two leaves a hash without its row: harmless). The file (with its header) is
+    created with its first row, so a run that fails before any row leaves nothing behind."""
 
     def __init__(self, path: Path):
-        self.path, self.fh, self.writer = path, None, None
+        self.path, self.fh, self.writer, self.hashes = path, None, None, None
 
     def write(self, row: dict) -> None:
         if self.fh is None:
-            new = not self.path.is_file()
-            self.fh = self.path.open("a", newline="", encoding="utf-8")
-            self.writer = csv.DictWriter(self.fh, fieldnames=FIELDS)
-            if new:
-                self.writer.writeheader()
-        self.writer.writerow(row)
+            self._open()
+        line, digest = _line(row)
+        self.hashes.write(digest + "\n")
+        self.hashes.flush()
+        self.fh.write(line)
         self.fh.flush()
 
+    def _open(self) -> None:
+        new = not self.path.is_file()
+        if not new and not hashes_path(self.path).is_file():     # legacy rows: hashed from now on
+            _write_hashes(self.path, _parse(self.path).rows)
+        self.hashes = hashes_path(self.path).open("a", encoding="utf-8")
+        self.fh = self.path.open("a", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.fh, fieldnames=FIELDS)
+        if new:
+            self.writer.writeheader()
+
     def close(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
+        for fh in (self.fh, self.hashes):
+            if fh is not None:
+                fh.close()
 
     def __enter__(self):
         return self
