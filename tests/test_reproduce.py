@@ -11,7 +11,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from tinytrain_core import reproduce as R
+from tinytrain_core import comparison, reproduce as R
 
 
 def _git(root, *args):
@@ -110,9 +110,9 @@ def test_comparison_tells_equal_within_ci_outside_ci_and_missing(checkout, monke
     assert row.status == "differs" and row.within_ci == 1 and row.outside_ci == 0
     assert row.differing == "accuracy (max 1)" and row.timing_only == "train_s"
     assert table.loc["adapt/a.csv"].status == "not recomputed"
-    same = R.compare_table(pd.DataFrame({"m": ["x"], "acc": [1.0]}), pd.DataFrame({"m": ["x"], "acc": [1.0]}))
+    same = comparison.compare_table(pd.DataFrame({"m": ["x"], "acc": [1.0]}), pd.DataFrame({"m": ["x"], "acc": [1.0]}))
     assert same["status"] == "equal"
-    far = R.compare_table(pd.DataFrame({"m": ["x"], "acc": [1.0], "ci95": [0.5]}),
+    far = comparison.compare_table(pd.DataFrame({"m": ["x"], "acc": [1.0], "ci95": [0.5]}),
                           pd.DataFrame({"m": ["x"], "acc": [3.0], "ci95": [0.5]}))
     assert far["outside_ci"] == 1 and far["within_ci"] == 0
 
@@ -142,7 +142,7 @@ def test_rows_are_matched_on_their_identity_and_text_results_are_compared():
     ref = pd.DataFrame({"domain": ["a", "a"], "episode": [0, 1], "method": ["None", "None"],
                         "scheme": ["31:8/8", "31:8/8"], "accuracy": [50.0, 60.0]})
     new = ref.assign(scheme=["31:8/8", "32:8/8"])
-    r = R.compare_table(ref, new)
+    r = comparison.compare_table(ref, new)
     assert r["unmatched_rows"] == 0 and r["status"] == "differs" and r["differing"] == "scheme (1 rows)"
 
 

@@ -18,7 +18,8 @@ experiment/                  the online run (adapt: config, backbones, tasks, LR
                              task rows, summaries), the ablations and Table 2         notebooks 02-04
 report/                      findings (sentences), the report (inputs, tables, claims, figures,
                              README block) and every figure (plots/)                  notebook 05
-params, reproduce            notebook parameter checks; `make reproduce`
+params, reproduce, comparison, lock   notebook parameter checks; `make reproduce`, its comparison
+                             with the committed reference, one run per checkout and profile
 bench, bench_batched, kernelspec   `make bench`, `make throughput`, the Jupyter kernel's environment
 
 Imports go one way, down this list's layers (plumbing -> data, nets -> training -> methods ->

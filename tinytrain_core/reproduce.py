@@ -47,18 +47,16 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from . import comparison
 from .lock import Busy, held
 from .paths import RUN_ENV, PROFILES, project_root
-from .results import read_table
 
 KERNEL = "tinytrain"
 LOCK = ".reproduce.lock"
 STAY = ("reference", "previous-run", LOCK)            # never moved aside at a fresh start
 KEEP = STAY + ("notebooks",)                          # not results of the run: not compared, not verified
-TIMING = re.compile(r"(_s|_seconds|wall_time|_time|_share)$")   # measurements of this machine
 
 
 def _now() -> str:
@@ -350,91 +348,10 @@ def refresh_committed(root: Path | None = None) -> None:
         print(f"{nb.name}: executed with its smoke parameters in {time.time() - t0:.0f} s, outputs cleaned")
 
 
-# ---------------------------------------------------------------- comparison with the reference
-
-# What identifies a row in our tables; other text columns (a scheme, a verdict) are results.
-KEY_COLUMNS = ("model", "variant", "comparison", "left_out", "domain", "split", "episode", "method", "checkpoint",
-               "lr", "conv", "memory_kib", "compute_macs", "kind", "ratio", "n_bias", "label")
-
-
-def _keys(df: pd.DataFrame) -> list[str]:
-    keys = [c for c in KEY_COLUMNS if c in df.columns]
-    return keys or [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-
-
-def compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> dict:
-    """Compare two versions of one table: rows matched on the non-numeric (and index-like)
-    columns; numeric result columns compared; differences judged against the row's CI."""
-    keys = [c for c in _keys(ref) if c in new.columns]
-    if keys and not ref.duplicated(keys).any() and not new.duplicated(keys).any():
-        both = ref.merge(new, on=keys, how="outer", suffixes=("_ref", "_new"), indicator=True)
-    elif len(ref) == len(new):
-        both = ref.add_suffix("_ref").join(new.add_suffix("_new"))
-        both["_merge"] = "both"
-    else:
-        return dict(status="rows differ", rows=len(new), rows_ref=len(ref))
-    only = int((both["_merge"] != "both").sum())
-    both = both[both["_merge"] == "both"]
-    nums = [c for c in ref.columns if c in new.columns and c not in keys
-            and pd.api.types.is_numeric_dtype(ref[c]) and pd.api.types.is_numeric_dtype(new[c])]
-    texts = [c for c in ref.columns if c in new.columns and c not in keys and c not in nums]
-    text_changes = {c: int((both[f"{c}_ref"].fillna("").astype(str) != both[f"{c}_new"].fillna("").astype(str)).sum())
-                    for c in texts}
-    results = [c for c in nums if not TIMING.search(c) and "ci95" not in c]
-    diffs, within, outside = {}, 0, 0
-    for c in results:
-        a, b = both[f"{c}_ref"].to_numpy(float), both[f"{c}_new"].to_numpy(float)
-        d = np.abs(a - b)
-        d[np.isnan(a) & np.isnan(b)] = 0.0
-        if np.nanmax(d, initial=0) > 1e-9 * max(1.0, np.nanmax(np.abs(a), initial=0)):
-            diffs[c] = float(np.nanmax(d, initial=0))
-            ci = next((f"{p}_ref" for p in (f"{c}_ci95", "ci95", "diff_ci95" if c.startswith("diff") else "")
-                       if p and f"{p}_ref" in both), None)
-            if ci is not None:
-                bad = d > both[ci].to_numpy(float)
-                outside += int(np.nansum(bad))
-                within += int((d > 0).sum() - np.nansum(bad))
-    changed = [c for c in results if c in diffs]
-    changed_text = {c: n for c, n in text_changes.items() if n}
-    status = "equal" if not changed and not changed_text and not only else "differs"
-    return dict(status=status, rows=len(new), rows_ref=len(ref), unmatched_rows=only,
-                differing=", ".join([f"{c} (max {diffs[c]:.3g})" for c in changed]
-                                    + [f"{c} ({n} rows)" for c, n in changed_text.items()]),
-                within_ci=within, outside_ci=outside,
-                timing_only=", ".join(c for c in nums if TIMING.search(c)))
-
-
 def compare(profile: str, root: Path | None = None, quiet: bool = False) -> pd.DataFrame:
-    """Every CSV of the reference against the recomputed one; printed and written."""
-    run = Run(profile, root)
-    ref_dir = run.results / "reference"
-    rows = []
-    ref_files = sorted(ref_dir.rglob("*.csv")) if ref_dir.is_dir() else []
-    for f in ref_files:
-        rel = f.relative_to(ref_dir)
-        new = run.results / rel
-        if not new.is_file():
-            rows.append(dict(table=str(rel), status="not recomputed"))
-            continue
-        rows.append(dict(table=str(rel), **compare_table(read_table(f), read_table(new))))
-    seen = {str(f.relative_to(ref_dir)) for f in ref_files}
-    for f in sorted(run.results.rglob("*.csv")):
-        rel = f.relative_to(run.results)
-        if rel.parts[0] not in KEEP + ("previous-run",) and str(rel) not in seen and rel.name != "comparison.csv":
-            rows.append(dict(table=str(rel), status="new (no reference)"))
-    table = pd.DataFrame(rows)
-    if len(table):
-        table.to_csv(run.results / "comparison.csv", index=False)
-    if not quiet:
-        if not len(table):
-            print(f"no committed reference tables for profile {profile}: nothing to compare")
-        else:
-            print(f"\ncomparison with the committed reference ({ref_dir.relative_to(run.root)}):")
-            with pd.option_context("display.max_rows", 500, "display.width", 200,
-                                   "display.max_colwidth", 70):
-                print(table.fillna("").to_string(index=False))
-            print(f"written to {(run.results / 'comparison.csv').relative_to(run.root)}")
-    return table
+    """Every CSV of the committed reference kept by the last fresh run against the recomputed one
+    (`comparison.compare`), its own bookkeeping (notebooks, the set-aside previous run) aside."""
+    return comparison.compare(profile, Path(root or project_root()), KEEP + ("previous-run",), quiet)
 
 
 def main(argv=None) -> int:

@@ -25,7 +25,8 @@ Contract (other modules code against exactly these names):
                                the paper profile lists miniimagenet + the md_* targets
 """
 from .byo import import_folder
-from .convert import convert_meta_dataset, convert_meta_dataset_all, convert_miniimagenet
+from .convert import convert_meta_dataset, convert_meta_dataset_all
+from .miniimagenet import convert_miniimagenet
 from .domains import (BUILTIN, FIXTURE, Domain, base_domain, data_root, list_domains, load_domain,
                       manifest_hash, summary_row, target_domains)
 from .episodes import Episode, EpisodeConfig, sample_episode, sample_episodes

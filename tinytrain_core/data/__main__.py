@@ -171,11 +171,11 @@ def main(argv=None) -> int:
             return 2
         return 0
     if a.cmd in ("convert-md", "convert-mini"):
-        from . import convert
+        from . import convert, miniimagenet
         try:
             if a.cmd == "convert-mini":
                 try:
-                    convert.convert_miniimagenet(a.src, force=a.force)
+                    miniimagenet.convert_miniimagenet(a.src, force=a.force)
                 except FileExistsError as e:  # like convert-md: what is converted is kept
                     print(f"{e}; skipped")
             else:

@@ -1,4 +1,5 @@
-"""Converters for the paper's real data: Meta-Dataset's records (targets), MiniImageNet (base).
+"""Converters for the paper's real data: Meta-Dataset's records (targets) here, MiniImageNet
+(base) in miniimagenet.py, the records' framing in tfrecords.py.
 
     python -m tinytrain_core.data convert-md --records PATH [--sources a,b] [--max-per-class N] [--force]
     python -m tinytrain_core.data convert-mini --src PATH [--force]
@@ -7,8 +8,8 @@
 Once `miniimagenet` and at least one `md_<source>` domain exist, the paper profile uses them
 instead of the embedded domains (domains.list_domains); the default and smoke profiles never do.
 
-Meta-Dataset (google-research/meta-dataset, its "records" root, read through the `tfrecord`
-package, no TensorFlow): one folder per source holding `dataset_spec.json` and one file per
+Meta-Dataset (google-research/meta-dataset, its "records" root, read by tfrecords.py with the `tfrecord`
+package's protobuf, no TensorFlow): one folder per source holding `dataset_spec.json` and one file per
 class named by the spec's `file_pattern` ("{}.tfrecords"; sharded "{}_{}.tfrecords" is read
 too). A record is a tf.train.Example: `image` (encoded JPEG/PNG bytes), `label` (int64 class
 id). Class ids are contiguous: TRAIN first, then VALID, then TEST, counted by the spec's
@@ -20,14 +21,6 @@ the paper's targets are the nine other sources.
 Traffic Sign has no validation classes (0/0/43), and any other source whose spec lists none
 is accepted likewise: the domain has an empty val split. The learning rate of such a domain
 is chosen on the other domains' validation episodes, which the adapt module pools.
-
-MiniImageNet: either layout in LAYOUTS (the csv one wins if both are present); splits are the
-layout's. Names in the csv files must stay inside images/ (no absolute paths, '..' or links
-out), else nothing is written; a row naming a missing image is skipped and reported. A csv
-file must be UTF-8 and every row must have a label (else refused, naming file and line). As in
-byo, symbolic links are refused in both layouts (split and class folders, images; images/ and
-the csv files themselves may be links), and one file listed twice is imported once, under its
-first class, with a warning (manifest: duplicate_files).
 
 Choices: images are decoded as Meta-Dataset's pipeline does (3 channels, stretched to a square,
 here 128 px) and written as RGB PNG by the DomainWriter byo uses, with nothing dropped as blank
@@ -45,23 +38,20 @@ episode shapes' distribution as is.
 """
 from __future__ import annotations
 
-import csv
 import io
-import itertools
 import json
-import struct
 import warnings
 from pathlib import Path
 
-import crc32c  # tfrecord's own dependency (its writer checksums with it): no new package
 import numpy as np
 from PIL import Image, ImageFile
 from tqdm import tqdm
 
-from .byo import (LINKS_REFUSED, MIN_WAYS, _ascii_slug, _entries, _read, check_domain_name, check_source,
-                  class_folders, class_ids, not_a_link, repeated_files, report_repeats, to_8bit)
-from .domains import (MD_COLLECTION, MD_TARGETS, MINI_COLLECTION, REAL_BASE, SPLITS, domains_dir)
+from .byo import (MIN_WAYS, _ascii_slug, check_domain_name, check_source,
+                  to_8bit)
+from .domains import (MD_COLLECTION, MD_TARGETS, SPLITS, domains_dir)
 from .sources.common import DomainWriter
+from .tfrecords import _records
 
 TARGETS = MD_TARGETS
 STANDS_IN_FOR = {"traffic_sign": "Traffic Sign", "omniglot": "Omniglot", "aircraft": "Aircraft",
@@ -74,13 +64,8 @@ PATTERNS = ("{}.tfrecords", "{}_{}.tfrecords")
 MIN_IMAGES = 2          # one support and one query image per class
 MAX_REPORTED = 500      # skipped records listed one by one in the manifest; the rest are counted
 SHOWN_PER_CLASS = 3     # skipped records printed per class (a damaged file's end always is)
-MAX_RECORD_BYTES = 64 * 2**20   # one record: Meta-Dataset's are JPEGs of ~10-100 KB
 MAX_SPEC_CLASSES = 100_000      # classes of one source (Meta-Dataset's most: Omniglot's 1,623)
 MAX_SPEC_IMAGES_PER_CLASS = 10_000_000   # (its most: a QuickDraw class, a few 100k)
-LAYOUTS = ("MiniImageNet must be in one of two layouts: (a) Ravi & Larochelle's: src/images/*.jpg "
-           "with src/train.csv, src/val.csv and src/test.csv, each with the header "
-           "'filename,label'; or (b) class folders: src/train/<wnid>/*.jpg, src/val/<wnid>/*.jpg "
-           "and src/test/<wnid>/*.jpg")
 
 
 # ---------------------------------------------------------------- shared
@@ -117,82 +102,6 @@ def _decode(data: bytes) -> Image.Image:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             return to_8bit(im).copy()
-
-
-def masked_crc32c(data) -> int:
-    """TFRecord's checksum: the CRC-32C of `data`, rotated right by 15 bits, plus 0xa282ead8."""
-    crc = crc32c.crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _bad_header(head: bytes, left: int) -> str | None:
-    """Why a record header (uint64 length, uint32 masked CRC-32C of the length) cannot be
-    trusted, or None; `left` is what the file holds after the header. Checked before anything
-    is read or allocated: a damaged length would otherwise allocate whatever it says."""
-    if len(head) < 12:
-        return f"the file ends inside a record header ({len(head)} of 12 bytes)"
-    length, crc = struct.unpack("<QI", head)
-    if masked_crc32c(head[:8]) != crc:
-        return "its length field fails its CRC-32C check"
-    if length > MAX_RECORD_BYTES:
-        return f"its length field says {length} bytes, over the {MAX_RECORD_BYTES >> 20} MiB cap of one record"
-    if length + 4 > left:
-        return f"its length field says {length} bytes, but only {max(left - 4, 0)} remain in the file"
-    return None
-
-
-def _frames(path: Path):
-    """(index, payload, None) for each record of a .tfrecords file, TFRecord's framing checked:
-    uint64 length, masked CRC-32C of the length, payload, masked CRC-32C of the payload. A
-    payload failing its CRC gives (index, None, reason) and reading goes on (its length was
-    sound, so the next record is found); a header failing `_bad_header` gives (index, None,
-    reason) and ends the file, since nothing after it can be found. The C `crc32c` costs ~3 us
-    per 100 KB record (~30 GB/s), next to ~1 ms to decode the JPEG."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        for i in itertools.count():
-            at = fh.tell()
-            head = fh.read(12)
-            if not head:
-                return
-            where = f"{path} record {i} at byte offset {at}"
-            why = _bad_header(head, size - at - 12)
-            if why:
-                yield i, None, (f"file unreadable from here on: {where}: {why}; the file is damaged: "
-                                "download or convert this source again")
-                return
-            data, crc = fh.read(struct.unpack("<Q", head[:8])[0]), fh.read(4)
-            if masked_crc32c(data) != struct.unpack("<I", crc)[0]:
-                yield i, None, f"damaged record: {where}: its data fails its CRC-32C check"
-            else:
-                yield i, data, None
-
-
-def _records(path: Path):
-    """(index, {"image": bytes, "label": int}, None) for each sound record of a .tfrecords file,
-    (index, None, reason) for each one skipped: damaged (`_frames`), not a tf.train.Example, or
-    without an image or an int64 label. Only damage to the framing ends the file early, so one
-    bad record never drops the rest of its file."""
-    from tfrecord import example_pb2
-    for i, data, why in _frames(path):
-        if why:
-            yield i, None, why
-            continue
-        ex = example_pb2.Example()
-        try:
-            ex.ParseFromString(data)
-        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and kin
-            yield i, None, f"not a tf.train.Example: {type(e).__name__}: {e}"
-            continue
-        feats = ex.features.feature
-        image = feats["image"].bytes_list.value if "image" in feats else []
-        label = feats["label"].int64_list.value if "label" in feats else []
-        if not image:
-            yield i, None, "record has no 'image' bytes"
-        elif not label:
-            yield i, None, "record has no int64 'label'"
-        else:
-            yield i, {"image": image[0], "label": int(label[0])}, None
 
 
 # ---------------------------------------------------------------- Meta-Dataset
@@ -410,106 +319,3 @@ def convert_meta_dataset_all(records_root, sources=TARGETS, max_images_per_class
     return done
 
 
-# ---------------------------------------------------------------- MiniImageNet
-
-def _inside(images: Path, filename: str, where: str) -> Path:
-    """`images/filename`, refusing names that could leave `images` (absolute, '..', links) and
-    any symbolic link on the way (the rule of the folder layout and of byo, `not_a_link`)."""
-    p = Path(filename)
-    if not filename or p.is_absolute() or "\\" in filename or ".." in p.parts:
-        raise ValueError(f"{where}: file name {filename!r} is not a plain name inside images/; "
-                         "refused (nothing written)")
-    full = images / p
-    if full.exists() and images.resolve() not in full.resolve().parents:
-        raise ValueError(f"{where}: {filename!r} resolves outside images/; refused (nothing written)")
-    if full.exists() and full.resolve() != images.resolve() / p:
-        raise ValueError(f"{where}: {full} is or passes through a symbolic link: {LINKS_REFUSED}")
-    return full
-
-
-def _csv_text(f: Path) -> str:
-    """The text of csv file `f`; a file that is not UTF-8 is refused naming its line and byte
-    (Python's own error names neither the file nor the line)."""
-    raw = f.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise ValueError(f"{f} line {line}: byte {raw[e.start]:#04x} (file offset {e.start}) is not "
-                         "UTF-8; save the file as UTF-8 (its names are plain ASCII in the original "
-                         "MiniImageNet) and convert again") from None
-
-
-def _read_csv(src: Path, split: str) -> list[tuple[Path, str]]:
-    f = src / f"{split}.csv"
-    rows = list(csv.reader(io.StringIO(_csv_text(f), newline="")))
-    if not rows or [h.strip() for h in rows[0]] != ["filename", "label"]:
-        raise ValueError(f"{f}: the header must be 'filename,label'. {LAYOUTS}")
-    out = []
-    for i, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != 2 or not row[1].strip():
-            raise ValueError(f"{f} line {i}: expected 'filename,label', got {row!r}")
-        out.append((_inside(src / "images", row[0].strip(), f"{f} line {i}"), row[1].strip()))
-    return out
-
-
-def _layout(src: Path) -> tuple[str, dict[str, list[tuple[Path, str]]]]:
-    """('csv' | 'folders', {split: [(image path, wnid)]}); ValueError naming both layouts."""
-    if (src / "images").is_dir() and all((src / f"{s}.csv").is_file() for s in SPLITS):
-        return "csv", {s: _read_csv(src, s) for s in SPLITS}
-    if all((src / s).is_dir() for s in SPLITS):
-        items = {}
-        for s in SPLITS:   # links refused (split and class folders, images), as in byo
-            items[s] = [(f, d.name) for d in class_folders(not_a_link(src / s)) for f in _entries(d)[0]]
-        return "folders", items
-    raise ValueError(f"{src} is not a MiniImageNet folder. {LAYOUTS}")
-
-
-def convert_miniimagenet(src, name: str = REAL_BASE, force: bool = False, parent=None) -> dict:
-    """Convert MiniImageNet (either layout, see LAYOUTS) into the base domain `name`; splits are
-    the layout's (64/16/20 classes in Ravi & Larochelle's). A csv row naming a missing or
-    unreadable image is skipped and listed in the manifest's `skipped_files`."""
-    parent = _domain_parent(name, parent, force)
-    root = Path(src).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"{src} is not a folder. {LAYOUTS}")
-    root = check_source(root, parent / name)
-    layout, items = _layout(root)
-    split_of: dict[str, str] = {}
-    for s in SPLITS:
-        for _, wnid in items[s]:
-            if split_of.setdefault(wnid, s) != s:
-                raise ValueError(f"class {wnid!r} is in both {split_of[wnid]} and {s}; the splits "
-                                 "must not share classes")
-    ids = class_ids(sorted(split_of))
-    later, repeats = repeated_files([path for s in SPLITS for path, _ in items[s]])
-    report_repeats(repeats)
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    w = DomainWriter(name, parent)
-    bad, position = [], -1
-    try:
-        for s in SPLITS:
-            for path, wnid in tqdm(items[s], desc=f"convert miniimagenet {s}", unit="img", mininterval=2):
-                position += 1
-                if position in later:
-                    continue
-                try:
-                    im = _read(path)
-                except Exception as e:  # noqa: BLE001 - a missing or unreadable image is skipped
-                    bad.append(str(path))
-                    if len(bad) <= 20:
-                        print(f"skipping {path}: {type(e).__name__}: {e}")
-                    continue
-                w.add(ids[wnid], im, fit="resize", dedup=False, drop_blank=False)
-        splits = {s: sorted({ids[wn] for _, wn in items[s]}) for s in SPLITS}
-        return _finish(w, name, "base", "MiniImageNet (meta-training)", splits,
-                       {"name": f"MiniImageNet ({layout} layout) from {root.resolve()}",
-                        "version": "n/a", "licence": "ImageNet terms of access"},
-                       labels={ids[wn]: wn for wn in split_of},
-                       description=f"MiniImageNet converted from {root}", collection=MINI_COLLECTION,
-                       layout=layout, skipped_files=bad, **({"duplicate_files": repeats} if repeats else {}))
-    except BaseException:
-        w.abort()
-        raise
