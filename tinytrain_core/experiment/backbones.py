@@ -2,11 +2,11 @@
 each checkpoint name stands for, which every row's key carries."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from ..nets import checkpoints
 from ..nets.weights import SHA256
+from ..paths import warn
 from ..runtime import CL, device
 from ..training.finetune import initial_state
 from .config import AdaptConfig
@@ -67,7 +67,7 @@ class Backbones:
         warning); anything else missing is `why`, raised."""
         if not (self.cfg.meta_fallback and checkpoint == "meta"):
             raise why
-        warnings.warn(f"{why}\n-> meta_fallback=True: using the ImageNet weights instead", stacklevel=3)
+        warn(f"{why}\n-> meta_fallback=True: using the ImageNet weights instead", stacklevel=3)
         self.fallbacks.add(checkpoint)
 
     def _load_named(self, checkpoint: str):

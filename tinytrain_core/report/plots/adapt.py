@@ -114,6 +114,23 @@ def parse_scheme(scheme) -> dict[int, tuple[int, int]]:
     return out
 
 
+def readable_scheme(scheme, sep: str = "; ") -> str:
+    """A row's ``scheme`` as a reader takes it in: ``"28:192/192;29:96/192@5831…"`` ->
+    ``"conv 28: 192/192 channels; conv 29: 96/192 channels"``, side branches as
+    ``"adapter at blocks 3, 4"``, nothing trained as ``"no conv trained"``.
+
+    The stored form keeps each partial conv's channel set as a hex bit mask (so that two tasks'
+    channels can be compared, `analysis.scheme_items`); printed, that is a line of noise. Result
+    CSVs keep the stored form; notebooks print this one."""
+    parts = [f"conv {c}: {k}/{n} channels" for c, (k, n) in sorted(parse_scheme(scheme).items())]
+    text = "" if scheme is None or (isinstance(scheme, float) and math.isnan(scheme)) else str(scheme)
+    for part in text.split(";"):
+        kind, eq, blocks = part.strip().partition("=")
+        if eq:
+            parts.append(f"{kind} at blocks {', '.join(b for b in blocks.split(',') if b)}")
+    return sep.join(parts) or "no conv trained"
+
+
 def layer_choice_table(rows: pd.DataFrame, method: str = "TinyTrain") -> pd.DataFrame:
     """Per domain and conv ever trained by ``method``: how many of its tasks trained the conv
     (``trained`` of ``tasks``, ``share``), the mean kept fraction of input channels over those tasks
