@@ -317,3 +317,231 @@ def test_meta_training_without_paired_table(out):
     table = pd.read_csv(need(RESULTS / "meta_training.csv"))
     fig = plots.meta_training(table, path=out / "meta_training_unpaired.png")
     assert "unpaired" in data_axes(fig)[len(table["model"].unique())].get_ylabel()
+
+
+# ---------------------------------------------------------------------------------------------
+# readable at a glance (issue 24): size, axes, colours, ticks, legends, titles
+# ---------------------------------------------------------------------------------------------
+
+def _extreme_rows() -> pd.DataFrame:
+    """Per-task rows (3 tasks per domain) whose 95% t intervals run far past 0 and 100%."""
+    tasks = {"signs": (100.0, 100.0, 40.0), "glyphs": (0.0, 0.0, 60.0), "cjk": (100.0, 50.0, 100.0)}
+    recs = [dict(domain=d, episode=e, method=m, checkpoint="meta", accuracy=float(np.clip(a + k, 0, 100)))
+            for d, accs in tasks.items() for k, m in enumerate(("None", "FullTrain", "TinyTrain"))
+            for e, a in enumerate(accs)]
+    return pd.DataFrame(recs)
+
+
+def _lr_table(methods=("LastLayer", "AdapterDrop-75%", "AdapterDrop-50%", "AdapterDrop-25%", "SparseUpdate",
+                       "TinyTL", "FullTrain", "Transductive", "TinyTrain")) -> pd.DataFrame:
+    """lr_validation-shaped rows: nine methods, two checkpoints, validation accuracies up to 100%."""
+    recs = []
+    for m in methods:
+        for ck in ("imagenet", "meta"):
+            for d in ("pooled", "signs", "glyphs"):
+                for i, lr in enumerate((0.0, 1e-4, 1e-3)):
+                    recs.append(dict(method=m, checkpoint=ck, domain=d, lr=lr, val_accuracy=100.0 - 40 * (i == 2),
+                                     val_tasks=3, chosen=i == 1))
+    return pd.DataFrame(recs)
+
+
+def _pareto_points(model: str = "mcunet-5fps") -> pd.DataFrame:
+    """Pareto rows over ~1.5 decades of MACs and memory, intervals past 100%."""
+    return pd.DataFrame([
+        dict(model=model, checkpoint="meta", method="SparseUpdate", memory_kib_budget=b, backward_kib=k,
+             backward_mmacs=mm, accuracy=95.0, ci95=12.0) for b, k, mm in ((60, 22.7, 5.7), (160, 121.3, 20.7))] + [
+        dict(model=model, checkpoint="meta", method=m, memory_kib_budget=np.nan, backward_kib=k, backward_mmacs=mm,
+             accuracy=a, ci95=9.0) for m, k, mm, a in (("LastLayer", 100.0, 1.6, 96.0), ("TinyTL", 390.0, 33.0, 4.0),
+                                                       ("FullTrain", 1400.0, 44.0, 97.0))])
+
+
+def _inputs(pareto, models=("mcunet-5fps",)):
+    from tinytrain_core.report.inputs import Inputs
+    summ = pd.DataFrame([dict(method=m, checkpoint=ck, domain="average", accuracy=97.0, ci95=10.0, backward_kib=k,
+                              backward_mmacs=mm) for m, ck, k, mm in (("FullTrain", "imagenet", 1400.0, 44.0),
+                                                                      ("TinyTrain", "meta", 100.0, 7.9))])
+    return Inputs("smoke", {m: {"summary": summ} for m in models}, None, {"pareto": pareto}, {})
+
+
+def _curves_figure(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYTRAIN_ROOT", str(tmp_path))
+    hist = [dict(episode=e, train_loss=1.0 / (e + 1), val_acc=96.0, val_ci95=10.0) for e in range(0, 40, 10)]
+    return plots.plot_curves({"mcunet-5fps": hist, "mbv2-w0.35": hist}, "smoke")
+
+
+def _meta_table() -> pd.DataFrame:
+    return pd.DataFrame([dict(model="mcunet-5fps", domain=d, split="test", checkpoint=ck, acc=a, ci95=15.0)
+                         for d, a in (("icons", 97.0), ("signs", 3.0)) for ck in ("imagenet", "meta")])
+
+
+def _frozen_table() -> pd.DataFrame:
+    return pd.DataFrame({"domain": ["icons", "signs"], "role": ["base", "target"], "frozen_5w5s_acc": [97.0, 4.0],
+                         "ci95": [10.0, 10.0]})
+
+
+def _figure(name, monkeypatch, tmp_path):
+    """(figure, [(axes, "x" or "y") of each accuracy axis]) for one figure drawn from extreme data."""
+    from tinytrain_core.report import figures
+    if name == "adapt_accuracy":
+        fig = plots.adapt_accuracy(_extreme_rows(), reference="FullTrain")
+        return fig, [(data_axes(fig)[0], "y")]
+    if name == "lr_curves":
+        fig = plots.lr_curves(_lr_table())
+        return fig, [(ax, "y") for ax in data_axes(fig) if ax.get_visible()]
+    if name == "ablation_channels":
+        summ = pd.DataFrame([dict(domain="average", ablation="channels", criterion=c, memory_kib=k, accuracy=a,
+                                  ci95=15.0) for c in ("fisher", "l2", "random") for k, a in ((60, 96.0), (160, 3.0))])
+        fig = plots.ablation_channels(summ)
+        return fig, [(data_axes(fig)[0], "y")]
+    if name == "pareto":
+        fig = plots.pareto(_pareto_points())
+        return fig, [(ax, "y") for ax in data_axes(fig)]
+    if name == "report_pareto":
+        fig = figures.plot_pareto(_inputs(_pareto_points()), "mcunet-5fps")
+        return fig, [(ax, "y") for ax in data_axes(fig)]
+    if name == "meta_training":
+        fig = plots.meta_training(_meta_table())
+        return fig, [(data_axes(fig)[0], "x")]
+    if name == "frozen_accuracy":
+        fig = plots.frozen_accuracy(_frozen_table())
+        return fig, [(data_axes(fig)[0], "y")]
+    if name == "plot_curves":
+        fig = _curves_figure(monkeypatch, tmp_path)
+        return fig, [(fig.axes[1], "y")]
+    raise KeyError(name)
+
+
+ACCURACY_FIGURES = ["adapt_accuracy", "lr_curves", "ablation_channels", "pareto", "report_pareto", "meta_training",
+                    "frozen_accuracy", "plot_curves"]
+
+
+def _interval_ends(ax, which: str) -> list[float]:
+    """Every end of every error bar drawn on ``ax``, along ``which``."""
+    from matplotlib.container import ErrorbarContainer
+    col = 1 if which == "y" else 0
+    return [float(v) for c in ax.containers if isinstance(c, ErrorbarContainer)
+            for lc in c.lines[2] for seg in lc.get_segments() for v in np.asarray(seg)[:, col]]
+
+
+@pytest.mark.parametrize("name", ACCURACY_FIGURES)
+def test_accuracy_axes_stay_within_0_and_100(name, monkeypatch, tmp_path):
+    fig, acc_axes = _figure(name, monkeypatch, tmp_path)
+    for ax, which in acc_axes:
+        lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
+        assert 0.0 <= lo < hi <= 100.0, (name, lo, hi)
+        ends = _interval_ends(ax, which)
+        assert all(0.0 <= v <= 100.0 for v in ends), (name, min(ends, default=None), max(ends, default=None))
+
+
+def test_clipped_intervals_keep_the_mean_and_cut_only_past_the_bounds():
+    err = plots.common.clipped_errors([95.0, 50.0, 2.0], [10.0, 10.0, float("nan")])
+    np.testing.assert_allclose(err, [[10.0, 10.0, 0.0], [5.0, 10.0, 0.0]])
+
+
+def test_every_pair_of_method_colours_is_clearly_distinct():
+    from itertools import combinations
+    from matplotlib.colors import to_rgb
+    names = list(plots.METHOD_ORDER) + ["Static", "Other"]       # the ten, and two without a fixed colour
+    pal = plots.method_palette(names)
+    close = [(a, b, round(float(np.linalg.norm(np.subtract(to_rgb(pal[a]), to_rgb(pal[b])))), 3))
+             for a, b in combinations(names, 2)]
+    assert [c for c in close if c[2] <= 0.25] == []
+
+
+def test_lr_figure_is_at_most_2400_px_wide_and_keeps_a_panel_per_method(out):
+    from PIL import Image
+    tables = [("nine", _lr_table())]
+    if (ADAPT / "lr_validation.csv").exists():
+        from tinytrain_core.results import read_table
+        tables.append(("committed", read_table(ADAPT / "lr_validation.csv")))
+    for label, t in tables:
+        fig = plots.lr_curves(t, path=out / f"lr_{label}.png")
+        width, height = Image.open(out / f"lr_{label}.png").size
+        assert width <= 2400 and height <= 2400, (label, width, height)
+        titles = [ax.get_title() for ax in data_axes(fig) if ax.get_visible()]
+        assert titles == plots.method_order(t["method"].unique())
+        plt.close(fig)
+
+
+def _tick_boxes(ax, which="x"):
+    """Window boxes of the labelled ticks drawn on a axis (major and minor, inside the view)."""
+    fig = ax.figure
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    ticks = axis._update_ticks()            # the ticks matplotlib draws: inside the view, labels set
+    return [t.label1.get_window_extent(r) for t in ticks if t.label1.get_visible() and t.label1.get_text()]
+
+
+def _assert_readable_log_axis(ax, what):
+    boxes = _tick_boxes(ax)
+    assert len(boxes) >= 2, f"{what}: {len(boxes)} labelled ticks"
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), f"{what}: tick labels overlap"
+
+
+def test_pareto_log_axes_carry_at_least_two_tick_labels_and_none_overlap(rows):
+    from tinytrain_core.report import figures
+    figs = {"plots.pareto": plots.pareto(_pareto_points()),
+            "figures.plot_pareto": figures.plot_pareto(_inputs(_pareto_points()), "mcunet-5fps")}
+    committed = RESULTS / "ablations" / "pareto.csv"
+    if committed.exists():
+        from tinytrain_core.results import read_table
+        p = read_table(committed)
+        figs["plots.pareto (committed)"] = plots.pareto(p)
+        figs["figures.plot_pareto (committed)"] = figures.plot_pareto(_inputs(p), "mcunet-5fps")
+    for what, fig in figs.items():
+        for ax in data_axes(fig):
+            _assert_readable_log_axis(ax, f"{what}, {ax.get_xlabel()}")
+
+
+@pytest.mark.parametrize("lo, hi", [(20.6, 28.0), (1.5, 45.0), (22.0, 1500.0), (1e-3, 1e6)])
+def test_log_axes_have_readable_ticks_over_short_and_long_ranges(lo, hi):
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot([lo, hi], [0, 1])
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    plots.common._log_axis(ax, "x")
+    _assert_readable_log_axis(ax, f"{lo}..{hi}")
+
+
+def test_table1_heat_maps_have_a_colour_bar_and_ours_carry_their_ci():
+    from tinytrain_core.report import figures
+    from tinytrain_core.results import read_table
+    t1 = read_table(need(RESULTS / "report" / "table1.csv"))
+    fig = figures.plot_table1(t1, "mcunet-5fps")
+    cbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(cbars) == 1 and "accuracy" in cbars[0].get_ylabel()
+    ours, paper = data_axes(fig)
+    r = t1[(t1.model == "mcunet-5fps") & (t1.method == "TinyTrain") & (t1.domain == "average")].iloc[0]
+    assert f"{r.accuracy:.1f}\n±{r.ci95:.1f}" in [t.get_text() for t in ours.texts]
+    assert paper.texts and all("±" not in t.get_text() for t in paper.texts)   # the paper gives no CI
+    assert not any("nan" in t.get_text() for t in paper.get_xticklabels())     # fashion: no counterpart, "-"
+
+
+def test_pareto_title_says_notebook_03_not_run_only_when_its_table_is_missing():
+    from tinytrain_core.report import figures
+    ran = _inputs(_pareto_points("mcunet-5fps"), models=("mcunet-5fps", "mbv2-w0.35"))
+    title = figures.plot_pareto(ran, "mbv2-w0.35")._suptitle.get_text()
+    assert "not run" not in title and "notebook 03 ran on mcunet-5fps" in title
+    assert "notebook 03" not in figures.plot_pareto(ran, "mcunet-5fps")._suptitle.get_text()
+    missing = _inputs(None, models=("mbv2-w0.35",))
+    assert "notebook 03 not run" in figures.plot_pareto(missing, "mbv2-w0.35")._suptitle.get_text()
+
+
+LEGEND_FIGURES = ["adapt_accuracy", "lr_curves", "ablation_channels", "pareto", "report_pareto", "meta_training",
+                  "frozen_accuracy", "plot_curves"]
+
+
+@pytest.mark.parametrize("name", LEGEND_FIGURES)
+def test_legends_lie_outside_every_data_axes(name, monkeypatch, tmp_path):
+    fig, _ = _figure(name, monkeypatch, tmp_path)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    assert legends, name
+    boxes = [ax.get_window_extent(r) for ax in data_axes(fig) if ax.get_visible()]
+    for leg in legends:
+        lb = leg.get_window_extent(r)
+        assert not any(lb.overlaps(b) for b in boxes), name

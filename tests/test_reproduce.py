@@ -138,6 +138,17 @@ def test_committed_notebooks_lose_progress_bars_and_papermill_bookkeeping_only()
                                                                "100%| done, 3 it/s]\n"]
 
 
+def test_committed_notebooks_lose_empty_stderr_outputs_but_keep_real_ones():
+    outs = [{"output_type": "stream", "name": "stderr", "text": "\n"},
+            {"output_type": "stream", "name": "stderr", "text": ["\n", "  \n"]},
+            {"output_type": "stream", "name": "stderr", "text": ""},
+            {"output_type": "stream", "name": "stderr", "text": "\nUserWarning: kept\n"},
+            {"output_type": "stream", "name": "stdout", "text": "\n"}]
+    nb = {"metadata": {}, "cells": [{"cell_type": "code", "metadata": {}, "source": "x", "outputs": outs}]}
+    kept = R.clean_outputs(nb)["cells"][0]["outputs"]
+    assert [(o["name"], o["text"]) for o in kept] == [("stderr", "\nUserWarning: kept\n"), ("stdout", "\n")]
+
+
 def test_rows_are_matched_on_their_identity_and_text_results_are_compared():
     ref = pd.DataFrame({"domain": ["a", "a"], "episode": [0, 1], "method": ["None", "None"],
                         "scheme": ["31:8/8", "31:8/8"], "accuracy": [50.0, 60.0]})

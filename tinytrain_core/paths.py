@@ -6,6 +6,8 @@ Every path the notebooks and the core write to is resolved here, so a notebook r
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from pathlib import Path
 
 # The profiles' names are folder names (results/<profile>/, figures/<profile>/), so they live with
@@ -16,7 +18,7 @@ PROFILES = ("smoke", "default", "paper")
 RUN_ENV = "TINYTRAIN_REPRODUCE_RUN"
 
 __all__ = ["PROFILES", "check_profile", "checkpoints_dir", "figures_dir", "project_root",
-           "results_dir", "weights_dir"]
+           "results_dir", "shown", "warn", "weights_dir"]
 
 
 def check_profile(profile: str) -> str:
@@ -37,6 +39,26 @@ def project_root() -> Path:
         if p.is_file() and 'name = "tinytrain-core"' in p.read_text(errors="ignore"):
             return d
     return Path(__file__).resolve().parent.parent
+
+
+def shown(path) -> str:
+    """`path` as a message should name it: relative to the project root when it lies inside
+    ("results/smoke/checkpoints/x.pt"), else as given. Notebook outputs are committed and read
+    on other machines: an absolute path there names the machine that ran them, not the file."""
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
+def warn(message: str, category: type[Warning] = UserWarning, stacklevel: int = 1) -> None:
+    """`warnings.warn`, with the warning's header naming the source file as `shown` does. A
+    notebook prints the header ("<file>:<line>: UserWarning: ...") into its committed output;
+    `stacklevel` counts as warnings.warn's does (1 = the function calling `warn`)."""
+    frame = sys._getframe(stacklevel)
+    g = frame.f_globals
+    warnings.warn_explicit(message, category, shown(frame.f_code.co_filename), frame.f_lineno,
+                           module=g.get("__name__", "__main__"), registry=g.setdefault("__warningregistry__", {}))
 
 
 def results_dir(profile: str) -> Path:

@@ -317,16 +317,24 @@ class Run:
 PROGRESS = re.compile(r"\d+%\||it/s\]|s/it\]")
 
 
+def _noise(output: dict) -> bool:
+    """A stderr stream a reader gains nothing from: a progress bar, or only whitespace (what is
+    left of a bar once it closes: a lone newline, shown as an empty red box)."""
+    if output.get("output_type") != "stream" or output.get("name") != "stderr":
+        return False
+    text = "".join(output.get("text", ""))
+    return not text.strip() or bool(PROGRESS.search(text))
+
+
 def clean_outputs(nb: dict) -> dict:
-    """A notebook as it is committed: no progress-bar output, no papermill bookkeeping."""
+    """A notebook as it is committed: no progress-bar or empty stderr output, no papermill
+    bookkeeping."""
     nb["metadata"].pop("papermill", None)
     for cell in nb["cells"]:
         cell["metadata"].pop("papermill", None)
         cell["metadata"].pop("execution", None)
         if cell["cell_type"] == "code":
-            cell["outputs"] = [o for o in cell.get("outputs", [])
-                               if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
-                                       and PROGRESS.search("".join(o.get("text", ""))))]
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not _noise(o)]
     nb["cells"] = [c for c in nb["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])]
     return nb
 

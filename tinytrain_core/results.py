@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .paths import shown
+
 
 def write_json(path: str | Path, obj) -> Path:
     """Write `obj` as indented JSON via a temporary file and a rename: a kill never leaves half a
@@ -37,7 +39,7 @@ def read_json(path: str | Path) -> dict:
     try:
         got = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        print(f"{path} is not valid JSON (an interrupted write?); ignoring it")
+        print(f"{shown(path)} is not valid JSON (an interrupted write?); ignoring it")
         return {}
     return got if isinstance(got, dict) else {}
 

@@ -36,7 +36,7 @@ config (AdaptConfig, plan), backbones, tasks (one task), gains (SparseUpdate's s
 from __future__ import annotations
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm   # not tqdm.auto: without ipywidgets it warns (TqdmWarning) in every notebook
 
 from .. import data, methods as method_registry, profiles
 from ..runtime import one_thread

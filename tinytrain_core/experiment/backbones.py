@@ -3,13 +3,12 @@ each checkpoint name stands for, which every row's key carries."""
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 from .. import profiles
 from ..nets import checkpoints
-from ..paths import RUN_ENV
 from ..nets.weights import SHA256
+from ..paths import RUN_ENV, warn
 from ..runtime import CL, device
 from ..training.finetune import initial_state
 from .config import AdaptConfig
@@ -71,7 +70,7 @@ class Backbones:
         if not (self.cfg.meta_fallback and checkpoint == "meta"):
             raise why
         _no_fallback_in_reproduce(self.cfg, why)
-        warnings.warn(f"{why}\n-> meta_fallback=True: using the ImageNet weights instead", stacklevel=3)
+        warn(f"{why}\n-> meta_fallback=True: using the ImageNet weights instead", stacklevel=3)
         self.fallbacks.add(checkpoint)
 
     def _load_named(self, checkpoint: str):

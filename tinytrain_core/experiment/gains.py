@@ -13,6 +13,7 @@ import pandas as pd
 
 from .. import data
 from ..methods import sparse_search
+from ..paths import shown
 from ..results import read_json, read_table, sidecar_path, write_table
 from ..runtime import one_thread
 from . import taskrows
@@ -66,7 +67,7 @@ def gains_of(cfg: AdaptConfig, checkpoint: str) -> pd.DataFrame:
     path = gains_path(cfg, checkpoint)
     if path not in _GAINS:
         if not path.is_file():
-            raise FileNotFoundError(f"{path} missing: SparseUpdate's search needs adapt.sparse_gains(cfg, "
+            raise FileNotFoundError(f"{shown(path)} missing: SparseUpdate's search needs adapt.sparse_gains(cfg, "
                                     f"{checkpoint!r}) first (adapt.run computes it)")
         _GAINS[path] = read_table(path)
     return _GAINS[path]

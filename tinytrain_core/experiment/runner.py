@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm   # not tqdm.auto: without ipywidgets it warns (TqdmWarning) in every notebook
 
 from .. import data, methods as method_registry
 from ..training.batched import batchable, fine_tune_many

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..paths import results_dir
+from ..paths import results_dir, shown
 from ..results import read_json, read_table, sidecar_path, write_json
 
 COLUMNS = ["split", "domain", "episode", "ways", "shots", "queries", "method", "checkpoint", "lr", "accuracy",
@@ -84,7 +84,7 @@ class _Table:
 
 
 def _bad(path: Path, why: str) -> BadResults:
-    return BadResults(f"{path} cannot be read as adaptation results: {why}. Move it aside (or delete "
+    return BadResults(f"{shown(path)} cannot be read as adaptation results: {why}. Move it aside (or delete "
                       "it and its .json) and rerun: its tasks are computed again")
 
 

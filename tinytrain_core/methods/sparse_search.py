@@ -45,7 +45,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm   # not tqdm.auto: without ipywidgets it warns (TqdmWarning) in every notebook
 
 from ..training import budgets
 from ..training.costs import scheme_costs

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from . import models, weights
-from ..paths import checkpoints_dir
+from ..paths import checkpoints_dir, shown
 
 CHECKPOINTS = ("imagenet", "meta")                 # what 02_adapt and later notebooks choose between
 SCRATCH_CHECKPOINTS = ("scratch", "scratch-meta")  # init="scratch": no ImageNet weights needed
@@ -106,21 +106,21 @@ def load(path: str | Path) -> tuple[dict, dict]:
     differ from what their sidecar records, is refused."""
     path = Path(path)
     if not path.is_file():
-        raise BadCheckpoint(f"checkpoint {path} does not exist; run notebooks/01_pretrain.ipynb "
+        raise BadCheckpoint(f"checkpoint {shown(path)} does not exist; run notebooks/01_pretrain.ipynb "
                             "(make reproduce) to create it")
     raw = path.read_bytes()
     try:
         state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        raise BadCheckpoint(f"{path} is not a valid tensor-only checkpoint ({e}); delete it and "
+        raise BadCheckpoint(f"{shown(path)} is not a valid tensor-only checkpoint ({e}); delete it and "
                             "rerun the notebook that writes it") from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise BadCheckpoint(f"{path} does not hold a plain state dict of tensors")
+        raise BadCheckpoint(f"{shown(path)} does not hold a plain state dict of tensors")
     side = _read_sidecar(path) or {}
     # a sidecar from before hashes were recorded cannot be checked; its weights load as they are
     problem = _hash_problem(path, side, hashlib.sha256(raw).hexdigest()) if HASH_FIELD in side else None
     if problem:
-        raise BadCheckpoint(f"{path} is not the checkpoint its sidecar describes: {problem}; delete "
+        raise BadCheckpoint(f"{shown(path)} is not the checkpoint its sidecar describes: {problem}; delete "
                             "both files and rerun notebooks/01_pretrain.ipynb to remake it")
     side.pop(HASH_FIELD, None)
     return state, side
@@ -137,7 +137,7 @@ def matches(path: str | Path, meta: dict) -> bool:
         return False
     problem = _hash_problem(path, side, file_sha256(path))
     if problem:
-        print(f"{path} is not reused: {problem}; it is made again")
+        print(f"{shown(path)} is not reused: {problem}; it is made again")
         return False
     return True
 
@@ -199,7 +199,7 @@ def load_backbone(model: str, checkpoint: str = "imagenet", profile: str = "defa
     scratch = ", init='scratch'" if checkpoint.startswith("scratch") else ""
     if not path.is_file():
         raise FileNotFoundError(
-            f"no {checkpoint!r} checkpoint for {model} in profile {profile!r} ({path}); create it "
+            f"no {checkpoint!r} checkpoint for {model} in profile {profile!r} ({shown(path)}); create it "
             f"by running notebooks/01_pretrain.ipynb with profile={profile!r}{scratch} "
             f"(or `make reproduce PROFILE={profile}`)")
     state, _ = load(path)

@@ -12,12 +12,13 @@ ablation_channels accuracy per channel criterion against the memory budget      
 pareto            accuracy against backward memory and compute per method           (:mod:`.ablations`)
 
 The numbers behind them: :func:`stratified_mean_ci`, :func:`paired_differences`,
-:func:`layer_choice_table`, :func:`episode_stats_from_rows`.
+:func:`layer_choice_table`, :func:`episode_stats_from_rows`; a row's scheme in words:
+:func:`readable_scheme`.
 """
 from __future__ import annotations
 
 from .ablations import ablation_channels, pareto
-from .adapt import adapt_accuracy, layer_choice_table, layer_choices, lr_curves, parse_scheme
+from .adapt import adapt_accuracy, layer_choice_table, layer_choices, lr_curves, parse_scheme, readable_scheme
 from .common import (AVERAGE, DOMAIN_ORDER, METHOD_ORDER, Z95, domain_order, method_order, method_palette,
                      paired_differences, read_adapt_rows, stratified_mean_ci)
 from .data import episode_sizes, episode_stats_from_rows, frozen_accuracy
@@ -26,7 +27,7 @@ from .meta import meta_training, plot_curves
 __all__ = [
     "METHOD_ORDER", "DOMAIN_ORDER", "AVERAGE", "Z95",
     "method_order", "domain_order", "method_palette", "read_adapt_rows",
-    "stratified_mean_ci", "paired_differences", "parse_scheme", "layer_choice_table",
+    "stratified_mean_ci", "paired_differences", "parse_scheme", "readable_scheme", "layer_choice_table",
     "episode_stats_from_rows",
     "adapt_accuracy", "layer_choices", "lr_curves", "episode_sizes", "frozen_accuracy", "meta_training", "plot_curves",
     "ablation_channels", "pareto",

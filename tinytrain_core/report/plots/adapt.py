@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .common import (AVERAGE, Z95, _bands, _bold_tick, _check_methods, _finish, _label_line, _point_ranges, _require,
-                     _style, domain_order, method_order, method_palette, paired_differences, stratified_mean_ci)
+from .common import (ACCURACY_RANGE, AVERAGE, Z95, _bands, _bold_tick, _check_methods, _clamp_axis, _finish,
+                     _label_line, _point_ranges, _require, _style, domain_order, method_order, method_palette,
+                     paired_differences, stratified_mean_ci)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -30,6 +31,8 @@ def adapt_accuracy(rows: pd.DataFrame, reference: str | None = "FullTrain", titl
     ``t95(df) * sqrt(sum_d sd_d**2 / n_d) / D`` (Welch-Satterthwaite df) over the D domains all
     methods share
     (:func:`stratified_mean_ci`).
+    Intervals of accuracies are cut at 0 and 100% (:func:`~.common.clipped_errors`), and so is
+    the axis.
     (b) paired difference of every other method to ``reference`` on the tasks both ran, per domain
     and averaged the same way, with the zero line (= ``reference``) labelled. ``reference=None``
     draws (a) only.
@@ -61,8 +64,11 @@ def adapt_accuracy(rows: pd.DataFrame, reference: str | None = "FullTrain", titl
                                  gridspec_kw={"height_ratios": [3, 2][:nrows]})
         ax_a = axes[0, 0]
         _bands(ax_a, len(cats), average_last=True)
-        _point_ranges(ax_a, summ, "domain", cats, "method", methods, colours)
-        ax_a.set_ylabel(f"query {value} (%)" if value == "accuracy" else value)
+        is_acc = value == "accuracy"
+        _point_ranges(ax_a, summ, "domain", cats, "method", methods, colours, bounds=ACCURACY_RANGE if is_acc else None)
+        if is_acc:
+            _clamp_axis(ax_a, "y")
+        ax_a.set_ylabel(f"query {value} (%)" if is_acc else value)
         ax_a.set_title(f"(a) mean and 95% CI ({per_dom}); average = mean of the {n_avg} per-domain means",
                        loc="left", fontsize=9.5)
         ax_a.set_xlim(-0.6, len(cats) - 0.4)
@@ -112,6 +118,23 @@ def parse_scheme(scheme) -> dict[int, tuple[int, int]]:
             raise ValueError(f"unreadable scheme entry {part!r} in {scheme!r} (expected 'conv:kept/in')")
         out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
     return out
+
+
+def readable_scheme(scheme, sep: str = "; ") -> str:
+    """A row's ``scheme`` as a reader takes it in: ``"28:192/192;29:96/192@5831…"`` ->
+    ``"conv 28: 192/192 channels; conv 29: 96/192 channels"``, side branches as
+    ``"adapter at blocks 3, 4"``, nothing trained as ``"no conv trained"``.
+
+    The stored form keeps each partial conv's channel set as a hex bit mask (so that two tasks'
+    channels can be compared, `analysis.scheme_items`); printed, that is a line of noise. Result
+    CSVs keep the stored form; notebooks print this one."""
+    parts = [f"conv {c}: {k}/{n} channels" for c, (k, n) in sorted(parse_scheme(scheme).items())]
+    text = "" if scheme is None or (isinstance(scheme, float) and math.isnan(scheme)) else str(scheme)
+    for part in text.split(";"):
+        kind, eq, blocks = part.strip().partition("=")
+        if eq:
+            parts.append(f"{kind} at blocks {', '.join(b for b in blocks.split(',') if b)}")
+    return sep.join(parts) or "no conv trained"
 
 
 def layer_choice_table(rows: pd.DataFrame, method: str = "TinyTrain") -> pd.DataFrame:
@@ -204,36 +227,72 @@ def layer_choices(rows: pd.DataFrame, method: str = "TinyTrain", n_convs: int | 
 # 3. learning-rate validation curves
 # ---------------------------------------------------------------------------------------------
 
+LR_PANELS_PER_ROW = 4      # panels of lr_curves per row: nine methods in one row made a 5647 px wide PNG
+LR_PANEL_INCHES = (3.5, 2.9)  # width, height of one panel; 4 x 3.5 in at 150 dpi stays under 2400 px
+
+
+def _lr_grid(n: int):
+    """Rows x columns of panels for ``n`` methods: at most :data:`LR_PANELS_PER_ROW` per row, the
+    rows as evenly filled as that allows (nine methods: 3 x 3, not 4 + 4 + 1)."""
+    nrows = max(1, math.ceil(n / LR_PANELS_PER_ROW))
+    return nrows, max(1, math.ceil(n / nrows))
+
+
+def _lr_panel(ax, table: pd.DataFrame, method: str, pos: dict, colours: dict) -> None:
+    """One method: a line per (checkpoint, domain), thick for ``pooled``; chosen LRs ringed."""
+    for ck, g in table[table.method == method].groupby("checkpoint"):
+        for d, gd in g.groupby("domain"):
+            gd = gd.sort_values("lr")
+            pooled = d == "pooled"
+            ax.plot(gd.lr.map(pos), gd.val_accuracy, color=colours[ck], lw=2.4 if pooled else 0.7,
+                    alpha=1 if pooled else 0.35, marker="o" if pooled else None,
+                    label=ck if pooled else None)
+            if pooled or gd.chosen.any():
+                c = gd[gd.chosen]
+                ax.scatter(c.lr.map(pos), c.val_accuracy, s=120 if pooled else 30, facecolors="none",
+                           edgecolors=colours[ck], linewidths=1.5, zorder=5)
+    ax.set_title(method)
+
+
 def lr_curves(table: pd.DataFrame, title: str | None = None, path=None):
     """Validation accuracy against the learning rate, one panel per trainable method, a line per
     checkpoint: thick for the mean over domains (``domain == "pooled"``), thin for each domain;
     the LR each arm's test rows used is ringed. ``table`` is :func:`analysis.lr_validation`'s.
-    LR 0 (no training) is drawn at the left end of the log axis."""
+    LR 0 (no training) is drawn at the left end of the log axis.
+
+    Panels wrap into rows of :data:`LR_PANELS_PER_ROW` (a figure a reader can take in without
+    scrolling sideways), share the 0-100% accuracy axis, and the legend sits below them."""
     _require(table, ["method", "checkpoint", "domain", "lr", "val_accuracy", "chosen"], "lr_curves table")
     methods = method_order(table["method"].unique())
     lrs = sorted(table["lr"].unique())
     pos = {lr: i for i, lr in enumerate(lrs)}
     colours = dict(zip(sorted(table["checkpoint"].unique()), sns.color_palette("deep", 4)))
+    nrows, ncols = _lr_grid(len(methods))
+    w, h = LR_PANEL_INCHES
     with _style():
-        fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), sharey=True, squeeze=False)
-        for ax, m in zip(axes[0], methods):
-            for ck, g in table[table.method == m].groupby("checkpoint"):
-                for d, gd in g.groupby("domain"):
-                    gd = gd.sort_values("lr")
-                    pooled = d == "pooled"
-                    ax.plot(gd.lr.map(pos), gd.val_accuracy, color=colours[ck], lw=2.4 if pooled else 0.7,
-                            alpha=1 if pooled else 0.35, marker="o" if pooled else None,
-                            label=ck if pooled else None)
-                    if pooled or gd.chosen.any():
-                        c = gd[gd.chosen]
-                        ax.scatter(c.lr.map(pos), c.val_accuracy, s=120 if pooled else 30, facecolors="none",
-                                   edgecolors=colours[ck], linewidths=1.5, zorder=5)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows + 1.0), sharex=True, sharey=True,
+                                 squeeze=False, layout="constrained")
+        flat = list(axes.flat)
+        for ax, m in zip(flat, methods):
+            _lr_panel(ax, table, m, pos, colours)
             ax.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
-            ax.set_title(m)
-            ax.set_xlabel("learning rate (0 = no training)")
-        axes[0][0].set_ylabel("validation accuracy (%)")
-        axes[0][0].legend(title="checkpoint (thick: mean over domains)", loc="lower left", fontsize=8)
+            ax.tick_params(axis="x", labelbottom=True)
+        for ax in flat[len(methods):]:
+            ax.set_visible(False)
+        for j in range(ncols):               # the lowest drawn panel of each column names the axis
+            drawn = [ax for ax in axes[:, j] if ax.get_visible()]
+            if drawn:
+                drawn[-1].set_xlabel("learning rate (0 = no training)")
+        _clamp_axis(flat[0], "y")
+        for row in axes:
+            row[0].set_ylabel("validation accuracy (%)")
+        seen = {}
+        for ax in flat[:len(methods)]:       # a checkpoint may be missing from the first panel
+            for hd, lb in zip(*ax.get_legend_handles_labels()):
+                seen.setdefault(lb, hd)
+        labels = sorted(seen)
+        fig.legend([seen[lb] for lb in labels], labels, title="checkpoint (thick: mean over domains; ringed: used on test)",
+                   loc="outside lower center", ncol=max(1, len(labels)), frameon=False)
         fig.suptitle(title or "Learning rate on validation episodes (ringed: the one used on test episodes)",
                      fontsize=11)
-        fig.tight_layout()
     return _finish(fig, path)

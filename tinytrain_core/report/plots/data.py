@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .common import (_BASE_COLOUR, _CB, _TARGET_COLOUR, _bands, _bold_tick, _finish, _label_line, _require, _style,
-                     domain_order)
+                     clipped_errors, domain_order)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,9 +109,9 @@ def episode_sizes(stats: pd.DataFrame, quantities: Sequence[str] = ("ways", "sup
 def frozen_accuracy(table: pd.DataFrame, chance: float = 20.0, ceiling: float = 95.0,
                     value: str = "frozen_5w5s_acc", ci: str = "ci95", title: str | None = None, path=None):
     """Frozen-feature 5-way 5-shot accuracy per domain (``results/<profile>/domains.csv``), bars
-    with the table's 95% CI, the base domain hatched and in its own colour. Two labelled reference
-    lines: ``chance (20%)`` (1 of 5 ways) and the ``ceiling`` (95%), above which a domain leaves
-    too little room to show what adaptation adds."""
+    with the table's 95% CI (cut at 0 and 100%, as is the axis), the base domain hatched and in
+    its own colour. Two labelled reference lines: ``chance (20%)`` (1 of 5 ways) and the
+    ``ceiling`` (95%), above which a domain leaves too little room to show what adaptation adds."""
     _require(table, ["domain", value], "frozen_accuracy table")
     t = table.copy()
     t["domain"] = t["domain"].astype(str)
@@ -130,7 +130,7 @@ def frozen_accuracy(table: pd.DataFrame, chance: float = 20.0, ceiling: float = 
                 top = t[value].iloc[xi]  # hatch above the value label, which stays legible
                 ax.bar(xi, max(top - 12, 0), bottom=12, width=0.68, color="none", edgecolor="white", hatch="//",
                        lw=0, zorder=2.5)
-        ax.errorbar(x, t[value], yerr=np.nan_to_num(err), fmt="none", ecolor="0.15", elinewidth=1.3,
+        ax.errorbar(x, t[value], yerr=clipped_errors(t[value], err), fmt="none", ecolor="0.15", elinewidth=1.3,
                     capsize=3.5, zorder=3)
         for xi, v in zip(x, t[value]):
             if pd.notna(v):

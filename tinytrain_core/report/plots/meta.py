@@ -11,8 +11,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from ...paths import figures_dir
-from .common import (_CB, _CHECKPOINT_LABELS, _VERDICT_COLOURS, _bands, _finish, _label_line, _point_ranges,
-                     _require, _style, domain_order)
+from .common import (_CB, _CHECKPOINT_LABELS, _VERDICT_COLOURS, ACCURACY_RANGE, _bands, _clamp_axis, _finish,
+                     _label_line, _legend_outside, _point_ranges, _require, _style, clipped_errors, domain_order)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def meta_training(before_after: pd.DataFrame, paired: pd.DataFrame | None = None
     meta-trained one, ``meta``), acc, ci95. ``paired``: the matching ``*_paired.csv`` (model,
     domain, split, delta, ci95, verdict), the change on the same episodes.
 
-    One column per model. Top row: accuracy with the table's 95% CI, start vs meta-trained.
+    One column per model. Top row: accuracy with the table's 95% CI (cut at 0 and 100%), start vs meta-trained.
     Bottom row: paired change (meta minus start) with its 95% CI, coloured by verdict, and the
     zero line labelled ``no change``. Without ``paired`` the change is drawn from the two means
     with the conservative unpaired interval ``sqrt(ci_a**2 + ci_b**2)``.
@@ -94,7 +94,7 @@ def meta_training(before_after: pd.DataFrame, paired: pd.DataFrame | None = None
             sub = t[t["model"] == m].assign(lab=lambda f: f["checkpoint"].map(cp_lab))
             _point_ranges(ax, sub.rename(columns={"acc": "mean"}), "cat", cats, "lab",
                           [cp_lab[before], cp_lab[after]], {cp_lab[c]: cp_col[c] for c in cp_col},
-                          horizontal=True, width=0.5, ms=5)
+                          horizontal=True, width=0.5, ms=5, bounds=ACCURACY_RANGE)
             ax.set_title(m, fontsize=10.5, fontweight="bold")
             ax.set_xlabel("5-way 5-shot accuracy (%)")
             ax.grid(axis="y", visible=False)
@@ -106,6 +106,7 @@ def meta_training(before_after: pd.DataFrame, paired: pd.DataFrame | None = None
                           verdicts, vcol, horizontal=True, width=0.0, ms=5.5)
             ax2.set_xlabel(f"change, {after} − {before} (pp)")
             ax2.grid(axis="y", visible=False)
+        _clamp_axis(axes[0, 0], "x")     # the top row shares its accuracy axis
         for i in range(2):
             axes[i, 0].set_yticks(range(len(cats)), cats)
             axes[i, 0].set_ylim(len(cats) - 0.5, -0.5)
@@ -128,23 +129,24 @@ def meta_training(before_after: pd.DataFrame, paired: pd.DataFrame | None = None
 # ---------------------------------------------------------------------------------------------
 
 def plot_curves(histories: dict, profile: str, init: str = "imagenet"):
-    """Learning curves: training query loss and base-val frozen accuracy (95% CI) per backbone,
-    saved to figures/<profile>/meta_training[_scratch].png."""
+    """Learning curves: training query loss and base-val frozen accuracy (95% CI, cut at 0 and
+    100%) per backbone, saved to figures/<profile>/meta_training[_scratch].png. One legend, right
+    of the panels (both panels name the same backbones; inside, it covered curves)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for m, hist in histories.items():
         ep = [r["episode"] for r in hist]
         ax1.plot(ep[1:], [r["train_loss"] for r in hist[1:]], marker="o", ms=3, label=m)
         acc = [r.get("val_acc", math.nan) for r in hist]
         ci = [r.get("val_ci95", 0.0) for r in hist]
-        ax2.errorbar(ep, acc, yerr=ci, marker="o", ms=3, capsize=2, label=m)
+        ax2.errorbar(ep, acc, yerr=clipped_errors(acc, ci), marker="o", ms=3, capsize=2, label=m)
     ax1.set(xlabel="episode", ylabel="query cross-entropy (mean since last point)",
             title="meta-training loss")
     ax2.set(xlabel="episode", ylabel="base-val 5-way accuracy (%)",
             title="model selection (frozen features, 95% CI)")
-    ax1.legend(fontsize=8)
-    ax2.legend(fontsize=8)
+    _clamp_axis(ax2, "y")
+    _legend_outside(ax2, fontsize=8, title="backbone")
     fig.suptitle(f"ProtoNet meta-training on the base domain ({profile}, init={init})")
     fig.tight_layout()
     name = "meta_training" if init == "imagenet" else "meta_training_scratch"
-    fig.savefig(figures_dir(profile) / f"{name}.png", dpi=120)
+    fig.savefig(figures_dir(profile) / f"{name}.png", dpi=120, bbox_inches="tight")
     return fig
