@@ -87,3 +87,12 @@ def test_finetune_augmentation_is_bit_identical_to_the_former_one_for_the_same_d
         assert torch.equal(g_new.get_state(), g_old.get_state())     # the same draws consumed
         if d is not None:
             _same_bits(apply_finetune(x, d), old)
+
+
+def test_the_benchmark_times_the_same_gather():
+    """`make bench` times `translate` against its own copy of the gather: that copy is this one."""
+    from tinytrain_core.bench import _padded_gather
+    x = _batch(6, 32, 40, 7, channels_last=True)
+    dy, dx = torch.tensor([0, 4, -4, 33, -2, 1]), torch.tensor([5, -5, 0, 1, -41, 2])
+    _same_bits(_padded_gather(x, dy, dx), padded_gather(x, dy, dx))
+    _same_bits(translate(x, dy, dx), padded_gather(x, dy, dx))

@@ -10,6 +10,11 @@
    images of that size), one thread, interleaved: a TinyTrain task (selection + fine-tuning +
    evaluation, with the exact frozen-prefix cache) against a FullTrain task, and TinyTrain
    without the cache. Target TinyTrain/FullTrain <= 0.25.
+4. Issue 23's two speed-ups (`--speedups` runs only this part), one thread, interleaved, medians:
+   a FullTrain task (`run_task`: fine-tuning + evaluation) through the sparse engine against the
+   same task by plain autograd (`full_autograd=True`, `training/dense.py`), one default test
+   episode per repetition; and DiffAugment's translation of a 15 x 3 x 128 x 128 batch (the default
+   profile's support cap) by the former padded gather against the slices (`data.loading.translate`).
 Run with GLIBC_TUNABLES set (the Makefile exports it): glibc's allocator otherwise dominates.
 """
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .data.loading import finetune_draws, translate
 from .nets import checkpoints
 from . import profiles
 from .training import schemes
@@ -57,12 +63,16 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=profiles.settings("default", "adapt")["steps"])
     ap.add_argument("--tasks", type=int, default=6, help="tasks of the end-to-end comparison")
+    ap.add_argument("--speedup-reps", type=int, default=5, help="repetitions of part 4 (issue 23's speed-ups)")
+    ap.add_argument("--speedups", action="store_true", help="run part 4 only")
     args = ap.parse_args(argv)
     if "GLIBC_TUNABLES" not in os.environ:
         print("warning: GLIBC_TUNABLES is not set; run through `make bench` for representative timings")
     torch.manual_seed(0)
     net = checkpoints.create(args.model, pretrained=True).backbone.to(memory_format=CL).eval()
     state = initial_state(net)
+    if args.speedups:
+        return speedups(net, state, args.steps, args.speedup_reps)
     shapes = net.conv_shapes()
     x = to_channels_last(torch.rand(args.batch, 3, 128, 128) * 2 - 1)
     y = torch.arange(args.batch) % args.ways
@@ -117,6 +127,7 @@ def main(argv=None):
         print(f"  (with the paper profile's {paper_steps} steps, extrapolated: {100 * long:.1f}%)")
     net.load_state_dict(state)
     end_to_end(net, state, ctx, args.steps, args.tasks)
+    speedups(net, state, args.steps, args.speedup_reps)
     return ratio, share
 
 
@@ -155,6 +166,56 @@ def end_to_end(net, state, ctx, steps: int, n_tasks: int) -> float:
     print(f"RATIO TinyTrain/FullTrain task = {ratio:.3f}  (target <= 0.25: {'PASS' if ratio <= 0.25 else 'FAIL'}); "
           f"cache speed-up of TinyTrain {total['TinyTrain, no cache'] / total['TinyTrain']:.2f}x")
     return ratio
+
+
+def _padded_gather(x, dy, dx):
+    """DiffAugment's translation before issue 23 (pad by one, clamp, whole-batch gather), kept
+    only to time `translate` against; `tests/test_translation.py` checks the two agree bit for bit."""
+    n, _, h, w = x.shape
+    rows = (torch.arange(h)[None, :] + dy[:, None]).clamp(-1, h) + 1
+    cols = (torch.arange(w)[None, :] + dx[:, None]).clamp(-1, w) + 1
+    out = F.pad(x, (1, 1, 1, 1)).permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], rows[:, :, None],
+                                                     cols[:, None, :]]
+    return out.permute(0, 3, 1, 2).contiguous(memory_format=CL)
+
+
+def _timed_pair(slow, fast, swap: bool) -> tuple[float, float]:
+    """(slow(), fast()) wall times, run in the order given by `swap`, so drift hits both alike."""
+    t = {}
+    for name, f in ((("fast", fast), ("slow", slow)) if swap else (("slow", slow), ("fast", fast))):
+        t0 = time.perf_counter()
+        f()
+        t[name] = time.perf_counter() - t0
+    return t["slow"], t["fast"]
+
+
+def speedups(net, state, steps: int, reps: int) -> tuple[float, float]:
+    """Part 4 of the module docstring; returns the median ratios (engine / autograd FullTrain task,
+    gather / slice translation)."""
+    tasks, what = _bench_tasks(reps)
+    full = schemes.full_train(net.conv_shapes())
+
+    def task(k, on):
+        return lambda: run_task(net, state, full, *tasks[k], steps, 1e-3, seed=k, full_autograd=on)
+    g = torch.Generator().manual_seed(0)
+    x = to_channels_last(torch.rand(15, 3, 128, 128, generator=g) * 2 - 1)
+    d = finetune_draws(15, 128, 128, g, p=1.0)
+    with one_thread():
+        for on in (False, True):      # warm-up: oneDNN's one-off set-up of each path
+            run_task(net, state, full, *tasks[0], 1, 1e-3, full_autograd=on)
+        pairs = [_timed_pair(task(r % len(tasks), False), task(r % len(tasks), True), r % 2 == 1) for r in range(reps)]
+        moves = [_timed_pair(lambda: _padded_gather(x, d["dy"], d["dx"]), lambda: translate(x, d["dy"], d["dx"]),
+                             r % 2 == 1) for r in range(10 * reps + 4)][4:]
+    task_ratio = statistics.median(a / b for a, b in pairs)
+    move_ratio = statistics.median(a / b for a, b in moves)
+    print(f"issue 23, one thread, {what}, {steps} steps: FullTrain task engine "
+          f"{statistics.median(a for a, _ in pairs):.1f} s, autograd {statistics.median(b for _, b in pairs):.1f} s "
+          f"(medians of {reps})")
+    print(f"RATIO FullTrain task engine/autograd = {task_ratio:.2f} (median of {reps} per-task ratios; "
+          f"each: {', '.join(f'{a / b:.2f}' for a, b in pairs)})")
+    print(f"RATIO translation gather/slices (15 x 3 x 128 x 128) = {move_ratio:.1f} (median of {len(moves)}; "
+          f"{statistics.median(a for a, _ in moves) * 1e3:.2f} ms vs {statistics.median(b for _, b in moves) * 1e3:.2f} ms)")
+    return task_ratio, move_ratio
 
 
 if __name__ == "__main__":

@@ -177,8 +177,8 @@ def translate(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tens
     Why slices: each image's output is one rectangle of its input (the overlap of the image and
     its shifted copy), so it is one strided copy per image into a zeroed batch. The former
     whole-batch gather (pad by one pixel, clamp the source indices into the pad, advanced
-    indexing) built index tensors and read every pixel through them: ~9x slower on one CPU
-    thread (15 x 3 x 128 x 128, `make bench`). Both only copy input values or write zeros, so
+    indexing) built index tensors and read every pixel through them: 6-9x slower on one CPU
+    thread (15 x 3 x 128 x 128, `make bench` part 4). Both only copy input values or write zeros, so
     the output is bit-identical (`tests/test_translation.py` keeps the gather to compare); no
     random number is drawn here."""
     h, w = x.shape[2:]
