@@ -10,7 +10,12 @@
    images of that size), one thread, interleaved: a TinyTrain task (selection + fine-tuning +
    evaluation, with the exact frozen-prefix cache) against a FullTrain task, and TinyTrain
    without the cache. Target TinyTrain/FullTrain <= 0.25.
-4. `--pin-cost`: what the CPU kernel pin (`tinytrain_core.CPU_PIN`, AVX2) costs on a machine
+4. Issue 23's two speed-ups (`--speedups` runs only this part), one thread, interleaved, medians:
+   a FullTrain task (`run_task`: fine-tuning + evaluation) through the sparse engine against the
+   same task by plain autograd (`full_autograd=True`, `training/dense.py`), one default test
+   episode per repetition; and DiffAugment's translation of a 15 x 3 x 128 x 128 batch (the default
+   profile's support cap) by the former padded gather against the slices (`data.loading.translate`).
+5. `--pin-cost` (only this part): what the CPU kernel pin (`tinytrain_core.CPU_PIN`, AVX2) costs on a machine
    that has more: two worker processes, one pinned and one on the machine's best kernels
    (ATEN_CPU_CAPABILITY=avx512 ONEDNN_MAX_CPU_ISA=AVX512_CORE), run the same FullTrain and
    TinyTrain tasks of the default size, one thread each, taking turns; the ratio of medians.
@@ -26,6 +31,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .data.loading import finetune_draws, translate
 from .nets import checkpoints
 from . import profiles
 from .training import schemes
@@ -61,7 +67,9 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=profiles.settings("default", "adapt")["steps"])
     ap.add_argument("--tasks", type=int, default=6, help="tasks of the end-to-end comparison")
-    ap.add_argument("--pin-cost", action="store_true", help="only part 4: the CPU kernel pin's cost")
+    ap.add_argument("--pin-cost", action="store_true", help="only part 5: the CPU kernel pin's cost")
+    ap.add_argument("--speedup-reps", type=int, default=5, help="repetitions of part 4 (issue 23's speed-ups)")
+    ap.add_argument("--speedups", action="store_true", help="run part 4 only")
     args = ap.parse_args(argv)
     if args.pin_cost:
         return pin_cost(args.model, args.steps, args.reps)
@@ -70,6 +78,8 @@ def main(argv=None):
     torch.manual_seed(0)
     net = checkpoints.create(args.model, pretrained=True).backbone.to(memory_format=CL).eval()
     state = initial_state(net)
+    if args.speedups:
+        return speedups(net, state, args.steps, args.speedup_reps)
     shapes = net.conv_shapes()
     x = to_channels_last(torch.rand(args.batch, 3, 128, 128) * 2 - 1)
     y = torch.arange(args.batch) % args.ways
@@ -124,6 +134,7 @@ def main(argv=None):
         print(f"  (with the paper profile's {paper_steps} steps, extrapolated: {100 * long:.1f}%)")
     net.load_state_dict(state)
     end_to_end(net, state, ctx, args.steps, args.tasks)
+    speedups(net, state, args.steps, args.speedup_reps)
     return ratio, share
 
 
@@ -185,7 +196,7 @@ def _task_worker(conn, model: str, steps: int):
 
 
 def pin_cost(model: str, steps: int, reps: int) -> dict:
-    """Part 4 of the module docstring; returns {method: pinned / unpinned median task time}."""
+    """Part 5 of the module docstring; returns {method: pinned / unpinned median task time}."""
     import multiprocessing
     from . import CPU_PIN
     ctx_mp, workers = multiprocessing.get_context("spawn"), {}
@@ -217,6 +228,54 @@ def pin_cost(model: str, steps: int, reps: int) -> dict:
         print(f"{m} task ({steps} steps, one thread, median of {reps}): pinned {pinned:.2f} s, "
               f"unpinned {free:.2f} s -> RATIO pinned/unpinned = {out[m]:.3f}")
     return out
+def _padded_gather(x, dy, dx):
+    """DiffAugment's translation before issue 23 (pad by one, clamp, whole-batch gather), kept
+    only to time `translate` against; `tests/test_translation.py` checks the two agree bit for bit."""
+    n, _, h, w = x.shape
+    rows = (torch.arange(h)[None, :] + dy[:, None]).clamp(-1, h) + 1
+    cols = (torch.arange(w)[None, :] + dx[:, None]).clamp(-1, w) + 1
+    out = F.pad(x, (1, 1, 1, 1)).permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], rows[:, :, None],
+                                                     cols[:, None, :]]
+    return out.permute(0, 3, 1, 2).contiguous(memory_format=CL)
+
+
+def _timed_pair(slow, fast, swap: bool) -> tuple[float, float]:
+    """(slow(), fast()) wall times, run in the order given by `swap`, so drift hits both alike."""
+    t = {}
+    for name, f in ((("fast", fast), ("slow", slow)) if swap else (("slow", slow), ("fast", fast))):
+        t0 = time.perf_counter()
+        f()
+        t[name] = time.perf_counter() - t0
+    return t["slow"], t["fast"]
+
+
+def speedups(net, state, steps: int, reps: int) -> tuple[float, float]:
+    """Part 4 of the module docstring; returns the median ratios (engine / autograd FullTrain task,
+    gather / slice translation)."""
+    tasks, what = _bench_tasks(reps)
+    full = schemes.full_train(net.conv_shapes())
+
+    def task(k, on):
+        return lambda: run_task(net, state, full, *tasks[k], steps, 1e-3, seed=k, full_autograd=on)
+    g = torch.Generator().manual_seed(0)
+    x = to_channels_last(torch.rand(15, 3, 128, 128, generator=g) * 2 - 1)
+    d = finetune_draws(15, 128, 128, g, p=1.0)
+    with one_thread():
+        for on in (False, True):      # warm-up: oneDNN's one-off set-up of each path
+            run_task(net, state, full, *tasks[0], 1, 1e-3, full_autograd=on)
+        pairs = [_timed_pair(task(r % len(tasks), False), task(r % len(tasks), True), r % 2 == 1) for r in range(reps)]
+        moves = [_timed_pair(lambda: _padded_gather(x, d["dy"], d["dx"]), lambda: translate(x, d["dy"], d["dx"]),
+                             r % 2 == 1) for r in range(10 * reps + 4)][4:]
+    task_ratio = statistics.median(a / b for a, b in pairs)
+    move_ratio = statistics.median(a / b for a, b in moves)
+    print(f"issue 23, one thread, {what}, {steps} steps: FullTrain task engine "
+          f"{statistics.median(a for a, _ in pairs):.1f} s, autograd {statistics.median(b for _, b in pairs):.1f} s "
+          f"(medians of {reps})")
+    print(f"RATIO FullTrain task engine/autograd = {task_ratio:.2f} (median of {reps} per-task ratios; "
+          f"each: {', '.join(f'{a / b:.2f}' for a, b in pairs)})")
+    print(f"RATIO translation gather/slices (15 x 3 x 128 x 128) = {move_ratio:.1f} (median of {len(moves)}; "
+          f"{statistics.median(a for a, _ in moves) * 1e3:.2f} ms vs {statistics.median(b for _, b in moves) * 1e3:.2f} ms)")
+    return task_ratio, move_ratio
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ class AdaptConfig:
     workers: int | None = None                     # processes, one domain each at a time; not in the key
     batch_tasks: int | None = None                 # > 1: an arm's tasks trained K at a time (batched.py; in the key)
     engine: str | None = None                      # ENGINES; None: the profile's; not in the key
+    # FullTrain-like schemes by plain autograd (training/dense.py): not bit-identical to the engine,
+    # so in the key when on; off leaves every key (and so every committed row) as it was
+    full_autograd: bool = False
 
     def resolved(self) -> "AdaptConfig":
         """A copy with every None filled in from the profile's `adapt` section."""
@@ -101,7 +104,8 @@ class AdaptConfig:
         """What a row of the arm depends on in the config, hashed (part of `row_key`). Pooled
         LRs depend on every domain of the run, so the domain list is part of it then."""
         skip = ("methods", "episodes", "checkpoints", "cache", "workers", "engine", "variant") + (
-            ("domains",) if self.lr_scope == "domain" else ()) + (("batch_tasks",) if (self.batch_tasks or 1) <= 1 else ())
+            ("domains",) if self.lr_scope == "domain" else ()) + (("batch_tasks",) if (self.batch_tasks or 1) <= 1 else ()) + (
+            () if self.full_autograd else ("full_autograd",))
         if method != "SparseUpdate":
             skip += ("sparse_update", "sparse_search")
         if method != "Static":

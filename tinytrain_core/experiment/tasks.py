@@ -48,7 +48,8 @@ def adapt_task(method, net, state, tensors, cfg: AdaptConfig, lr: float, task_se
     `state`, then query accuracy (`finetune.run_task`)."""
     scheme, fields = chosen or task_scheme(method, net, state, tensors, cfg, task_seed)
     res = run_task(net, state, scheme, *tensors, cfg.steps, lr if method.trains else 0.0,
-                   seed=task_seed, cache=cfg.cache, entropy_weight=method.entropy_weight)
+                   seed=task_seed, cache=cfg.cache, entropy_weight=method.entropy_weight,
+                   full_autograd=cfg.full_autograd)
     return dict(accuracy=res.accuracy, train_s=round(res.train_s, 4), **fields)
 
 
