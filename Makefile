@@ -11,10 +11,11 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # before the process starts. Defined only here; `make setup` copies it into the kernel spec.
 export GLIBC_TUNABLES := glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
 export PYTHONHASHSEED := 0
-# The same bits on any x86-64 CPU: ATen's and oneDNN's kernels pinned to AVX2 (tinytrain_core.CPU_PIN
+# The same bits on any x86-64 CPU: ATen's, oneDNN's and MKL's kernels pinned to AVX2 (tinytrain_core.CPU_PIN
 # says why; importing the package sets the same defaults, the kernel spec and Ray's workers get them).
 export ATEN_CPU_CAPABILITY ?= avx2
 export ONEDNN_MAX_CPU_ISA ?= AVX2
+export MKL_CBWR ?= AVX2
 # Weights travel beside the checkout on CI and dev machines; elsewhere `make weights` downloads.
 SHARED_WEIGHTS := $(abspath ../shared/weights/tiny-training)
 ifeq ($(origin TINYTRAIN_WEIGHTS_DIR), undefined)

@@ -11,7 +11,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from tinytrain_core import comparison, reproduce as R
+from tinytrain_core import committed, comparison, reproduce as R
 
 
 def _git(root, *args):
@@ -131,7 +131,7 @@ def test_committed_notebooks_lose_progress_bars_and_papermill_bookkeeping_only()
              {"output_type": "stream", "name": "stderr", "text": "lr 40%|####  | 2/5 [00:01<00:01, 2.0it/s]"},
              {"output_type": "stream", "name": "stderr", "text": "UserWarning: something real\n"},
              {"output_type": "stream", "name": "stdout", "text": "100%| done, 3 it/s]\n"}]}]}
-    out = R.clean_outputs(nb)
+    out = committed.clean_outputs(nb)
     assert out["metadata"] == {"kernelspec": {"name": "tinytrain"}}
     assert len(out["cells"]) == 1 and out["cells"][0]["metadata"] == {"tags": ["parameters"]}
     assert [o["text"] for o in out["cells"][0]["outputs"]] == ["UserWarning: something real\n",
@@ -145,7 +145,7 @@ def test_committed_notebooks_lose_empty_stderr_outputs_but_keep_real_ones():
             {"output_type": "stream", "name": "stderr", "text": "\nUserWarning: kept\n"},
             {"output_type": "stream", "name": "stdout", "text": "\n"}]
     nb = {"metadata": {}, "cells": [{"cell_type": "code", "metadata": {}, "source": "x", "outputs": outs}]}
-    kept = R.clean_outputs(nb)["cells"][0]["outputs"]
+    kept = committed.clean_outputs(nb)["cells"][0]["outputs"]
     assert [(o["name"], o["text"]) for o in kept] == [("stderr", "\nUserWarning: kept\n"), ("stdout", "\n")]
 
 

@@ -27,12 +27,15 @@ offline -> experiment -> report): no module imports one that imports it back.
 """
 import os
 
-# Bit-identical results on any x86-64 CPU. ATen and oneDNN pick their CPU kernels by the
+# Bit-identical results on any x86-64 CPU. ATen, oneDNN and MKL pick their CPU kernels by the
 # instruction set they find (AVX2 vs AVX-512 sum in different orders): a meta checkpoint trained
-# on an AVX-512 machine differed from the AVX2 one. Both read these variables when their first
-# kernel runs, so setting them on import (before any tensor op) pins every process that imports
-# this package; the Makefile, the Jupyter kernel spec and Ray's workers set them too. An explicit
-# value in the environment wins (e.g. ATEN_CPU_CAPABILITY=avx512 to measure the pin's cost).
-CPU_PIN = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+# on an AVX-512 machine differed from the AVX2 one. Each reads its variable when its first kernel
+# runs, so setting them on import (before any tensor op) pins every process that imports this
+# package; the Makefile, the Jupyter kernel spec and Ray's workers set them too. MKL_CBWR is
+# MKL's conditional numerical reproducibility: the AVX2 code path on any CPU that has AVX2.
+# Bit-identity also needs the same number of threads (reductions split over threads): task rows
+# train on one thread; meta-training on torch's default (`runtime.cpu_kernels` records it).
+# An explicit value in the environment wins (e.g. ATEN_CPU_CAPABILITY=avx512, to measure the cost).
+CPU_PIN = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 for _name, _value in CPU_PIN.items():
     os.environ.setdefault(_name, _value)

@@ -17,7 +17,7 @@
    profile's support cap) by the former padded gather against the slices (`data.loading.translate`).
 5. `--pin-cost` (only this part): what the CPU kernel pin (`tinytrain_core.CPU_PIN`, AVX2) costs on a machine
    that has more: two worker processes, one pinned and one on the machine's best kernels
-   (ATEN_CPU_CAPABILITY=avx512 ONEDNN_MAX_CPU_ISA=AVX512_CORE), run the same FullTrain and
+   (ATEN_CPU_CAPABILITY=avx512 ONEDNN_MAX_CPU_ISA=AVX512_CORE MKL_CBWR=AUTO), run the same FullTrain and
    TinyTrain tasks of the default size, one thread each, taking turns; the ratio of medians.
 Run with GLIBC_TUNABLES set (the Makefile exports it): glibc's allocator otherwise dominates.
 """
@@ -175,7 +175,7 @@ def end_to_end(net, state, ctx, steps: int, n_tasks: int) -> float:
     return ratio
 
 
-UNPINNED = {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}
+UNPINNED = {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "MKL_CBWR": "AUTO"}
 
 
 def _task_worker(conn, model: str, steps: int):

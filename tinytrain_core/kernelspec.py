@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+KERNEL = "tinytrain"   # the Makefile's KERNEL: the name `make setup` installs and papermill runs
+
 if __name__ == "__main__":
     tunables = os.environ.get("GLIBC_TUNABLES")
     if not tunables:

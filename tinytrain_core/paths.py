@@ -27,6 +27,11 @@ def check_profile(profile: str) -> str:
     return profile
 
 
+def notebooks(root: Path) -> list[Path]:
+    """The numbered notebooks (00_data ... 05_report), in the order `make reproduce` runs them."""
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
 def project_root() -> Path:
     """The repository root: `$TINYTRAIN_ROOT`, else the nearest folder above the working
     directory holding our pyproject.toml, else the folder above this package."""

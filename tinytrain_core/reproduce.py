@@ -37,11 +37,9 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -50,10 +48,11 @@ from pathlib import Path
 import pandas as pd
 
 from . import comparison
+from .committed import refresh_committed
+from .kernelspec import KERNEL
 from .lock import Busy, held
-from .paths import RUN_ENV, PROFILES, project_root
+from .paths import RUN_ENV, PROFILES, project_root, notebooks
 
-KERNEL = "tinytrain"
 LOCK = ".reproduce.lock"
 STAY = ("reference", "previous-run", LOCK)            # never moved aside at a fresh start
 KEEP = STAY + ("notebooks",)                          # not results of the run: not compared, not verified
@@ -61,10 +60,6 @@ KEEP = STAY + ("notebooks",)                          # not results of the run: 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def notebooks(root: Path) -> list[Path]:
-    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def code_hash(root: Path) -> str:
@@ -310,50 +305,6 @@ class Run:
                           notebook_seconds=round(sum(s.get("seconds", 0)
                                                      for s in self.state["stages"].values()), 1))
         self.save()
-
-
-# ---------------------------------------------------------------- the committed notebooks
-
-PROGRESS = re.compile(r"\d+%\||it/s\]|s/it\]")
-
-
-def _noise(output: dict) -> bool:
-    """A stderr stream a reader gains nothing from: a progress bar, or only whitespace (what is
-    left of a bar once it closes: a lone newline, shown as an empty red box)."""
-    if output.get("output_type") != "stream" or output.get("name") != "stderr":
-        return False
-    text = "".join(output.get("text", ""))
-    return not text.strip() or bool(PROGRESS.search(text))
-
-
-def clean_outputs(nb: dict) -> dict:
-    """A notebook as it is committed: no progress-bar or empty stderr output, no papermill
-    bookkeeping."""
-    nb["metadata"].pop("papermill", None)
-    for cell in nb["cells"]:
-        cell["metadata"].pop("papermill", None)
-        cell["metadata"].pop("execution", None)
-        if cell["cell_type"] == "code":
-            cell["outputs"] = [o for o in cell.get("outputs", []) if not _noise(o)]
-    nb["cells"] = [c for c in nb["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])]
-    return nb
-
-
-def refresh_committed(root: Path | None = None) -> None:
-    """Re-execute every numbered notebook with its own (smoke) parameters in place, then clean
-    its outputs: what a developer runs before committing notebooks (`make notebooks`)."""
-    import papermill as pm   # heavy (jupyter client); only the runs need it
-    root = Path(root or project_root())
-    for nb in notebooks(root):
-        t0 = time.time()
-        out = Path(tempfile.mkdtemp()) / nb.name
-        pm.execute_notebook(str(nb), str(out), kernel_name=KERNEL, cwd=str(root / "notebooks"),
-                            progress_bar=False)
-        raw = json.loads(out.read_text())
-        text = json.dumps(clean_outputs(raw), indent=1, ensure_ascii=False)
-        nb.write_text(text + ("\n" if nb.read_text().endswith("\n") else ""))
-        shutil.rmtree(out.parent)
-        print(f"{nb.name}: executed with its smoke parameters in {time.time() - t0:.0f} s, outputs cleaned")
 
 
 def compare(profile: str, root: Path | None = None, quiet: bool = False) -> pd.DataFrame:

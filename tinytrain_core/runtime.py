@@ -21,7 +21,7 @@ def cpu_kernels() -> dict:
     """The CPU instruction set ATen dispatches to in this process and the pin's variables as set:
     what a run records, since two machines agree bit for bit only under the same kernels."""
     from . import CPU_PIN
-    return {"aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    return {"aten_cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
             **{k: os.environ.get(k) for k in CPU_PIN}}
 
 
