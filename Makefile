@@ -27,7 +27,7 @@ endif
 .PHONY: help setup weights data fixture domain reproduce compare notebooks test unit nbval bench throughput lint clean
 
 help: ## show this help
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  PROFILE=smoke|default|paper (now: $(PROFILE))"
 
 setup: $(VENV)/.installed ## create .venv (Python 3.11) with the pinned dependencies and the Jupyter kernel
@@ -76,7 +76,7 @@ reproduce: setup reproduce-free weights data ## run every numbered notebook in o
 # A run of PROFILE already under way in this checkout: refused here, before `make data` could
 # rebuild the data it reads (the run itself holds the lock: tinytrain_core/lock.py).
 .PHONY: reproduce-free
-reproduce-free: setup
+reproduce-free: setup ## refuse at once when a `make reproduce` of PROFILE runs in this checkout (make reproduce's first step)
 	@$(PY) -m tinytrain_core.reproduce --profile $(PROFILE) --check-lock
 
 compare: setup ## compare results/PROFILE with the committed reference kept by the last `make reproduce`
