@@ -92,6 +92,11 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
          "kept"]]
 
 
+def _macs(x: float) -> str:
+    """MACs in millions, or thousands below 0.1 M (a budget's last crumbs)."""
+    return f"{x / 1e6:.2f} M MACs" if abs(x) >= 1e5 else f"{x / 1e3:.1f} k MACs"
+
+
 def _conv(r) -> str:
     return f"conv {r.conv} ({r.name})"
 
@@ -109,9 +114,8 @@ def _why_refused(r, memory_kib: float, compute_macs: float) -> str:
                          f"{RATIOS[-1]:g} ({r.alone_path_macs / 1e6:.2f} M of them to carry the gradient back to it "
                          f"through the convs above) > the {compute_macs / 1e6:.2f} M budget")
         else:
-            parts.append(f"it fits alone ({r.alone_macs / 1e6:.2f} M MACs) but adds {r.added_macs / 1e6:.2f} M to "
-                         f"the {r.spent_macs / 1e6:.2f} M already chosen: {r.step_macs / 1e6:.2f} M > the "
-                         f"{compute_macs / 1e6:.2f} M budget")
+            parts.append(f"it fits alone ({_macs(r.alone_macs)}) but adds {_macs(r.added_macs)} to the "
+                         f"{_macs(r.spent_macs)} already chosen, with {_macs(compute_macs - r.spent_macs)} left")
     if not r.memory_ok:
         where = "even alone" if r.alone_kib > memory_kib else f"on top of the {r.spent_kib:.1f} KiB already chosen"
         kib = r.alone_kib if r.alone_kib > memory_kib else r.step_kib
@@ -135,8 +139,8 @@ def explain_lines(table: pd.DataFrame, memory_kib: float, compute_macs: float, t
     if len(chosen):
         last = chosen.iloc[-1]
         parts = ", ".join(f"conv {r.conv} at ratio {r.ratio:g}" for r in chosen.sort_values("conv").itertuples())
-        lines.append(f"The scheme trains {len(chosen)} conv(s): {parts}; it spends {last.step_macs / 1e6:.2f} of "
-                     f"{compute_macs / 1e6:.2f} M backward MACs and {last.step_kib:.1f} of {memory_kib:.1f} KiB.")
+        lines.append(f"The scheme trains {len(chosen)} conv(s): {parts}; it spends {last.step_macs:,} of "
+                     f"{compute_macs:,.0f} backward MACs and {last.step_kib:.1f} of {memory_kib:.1f} KiB.")
     first = next(chosen.itertuples(), None)
     above = table if first is None else table[table["rank"] < first.rank]
     for r in above.head(top).itertuples():
@@ -155,6 +159,14 @@ def explain_lines(table: pd.DataFrame, memory_kib: float, compute_macs: float, t
             lines.append(f"The {what} budget ({b:g} {unit}) admits none of {_span(out)} at any ratio, even trained "
                          f"alone (its budget-limited region): "
                          f"{n_top} of the 10 best-scored convs lie there.")
+    late = table[(table.outcome != CHOSEN) & (table.alone_macs <= compute_macs) & (table.alone_kib <= memory_kib)]
+    if len(late):
+        r = next(late.itertuples())
+        left = [f"+{_macs(r.added_macs)} with {_macs(compute_macs - r.spent_macs)} left"] * \
+            (not r.compute_ok) + [f"+{r.added_kib:.1f} KiB with {memory_kib - r.spent_kib:.1f} KiB left"] * \
+            (not r.memory_ok)
+        lines.append(f"{len(late)} refused conv(s) would fit alone but not on top of the convs chosen before their "
+                     f"turn (the best-scored, {_conv(r)}: {' and '.join(left)}).")
     tally = table.outcome.value_counts()
     lines.append(f"Of {len(table)} candidate convs: " + ", ".join(f"{int(tally.get(o, 0))} {o}" for o in OUTCOMES)
                  + ".")
