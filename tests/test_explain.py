@@ -147,3 +147,13 @@ def test_select_scheme_unchanged_by_the_walk_refactor(task):
                 scheme = trial
                 break
     assert select_scheme(fp, shapes, 100.0, 8e6).weights == scheme.weights
+
+
+def test_convs_that_fit_alone_but_not_after_the_walks_choices_are_counted_and_the_first_named(task):
+    _, shapes, fp = task
+    table = explain_selection(fp, shapes, 100.0, 8e6)
+    late = table[(table.outcome != CHOSEN) & (table.alone_macs <= 8e6) & (table.alone_kib <= 100.0)]
+    assert len(late) and (late.spent_macs > 0).all()   # each was refused only because of earlier choices
+    r = late.iloc[0]
+    line = next(x for x in explain_lines(table, 100.0, 8e6) if "would fit alone" in x)
+    assert line.startswith(f"{len(late)} refused conv(s) would fit alone") and f"conv {r.conv} ({r['name']})" in line
