@@ -138,10 +138,10 @@ def select_scheme(fp: FisherPotential, shapes: Sequence[ConvShape], memory_kib: 
                   name: str = "TinyTrain") -> UpdateScheme:
     """Greedy budgeted selection (module docstring, `walk`). `conv_weights[i]` is needed for
     channels='l2'; `layers` restricts the candidates (default: every conv with a potential)."""
-    scheme, ranked = UpdateScheme(name), []
-    for step, scheme in walk(fp, shapes, memory_kib, compute_macs, channels, biases, conv_weights, layers, seed,
-                             preset, name):
-        ranked.append(step.conv)
+    steps = list(walk(fp, shapes, memory_kib, compute_macs, channels, biases, conv_weights, layers, seed, preset,
+                      name))
+    ranked = [step.conv for step, _ in steps]
+    scheme = steps[-1][1] if steps else UpdateScheme(name)
     if not scheme.trained_layers:
         (m_kib, m_macs, m_i), (c_kib, c_macs, c_i) = smallest_feasible(shapes, ranked, biases, preset)
         raise ValueError(
