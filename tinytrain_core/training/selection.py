@@ -19,11 +19,12 @@ Nothing fits -> ValueError giving the smallest feasible budgets.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import torch
 
-from .costs import scheme_costs
+from .costs import SchemeCost, scheme_costs
 from .fisher import FisherPotential
 from ..nets.models import ConvShape
 from .schemes import UpdateScheme, l2_channels
@@ -92,13 +93,22 @@ def smallest_feasible(shapes, layers, biases="selected", preset=PRESET):
     return best_mem, best_mac
 
 
-def select_scheme(fp: FisherPotential, shapes: Sequence[ConvShape], memory_kib: float = DEFAULT_MEMORY_KIB,
-                  compute_macs: float = DEFAULT_COMPUTE_MACS, channels: str = "fisher",
-                  biases: str = "selected", conv_weights: Sequence[torch.Tensor] | None = None,
-                  layers: Sequence[int] | None = None, seed: int = 0, preset: str = PRESET,
-                  name: str = "TinyTrain") -> UpdateScheme:
-    """Greedy budgeted selection (module docstring). `conv_weights[i]` is needed for
-    channels='l2'; `layers` restricts the candidates (default: every conv with a potential)."""
+@dataclass(frozen=True)
+class Step:
+    """One conv's turn in the greedy walk: `ratio` is the ratio it was added with (None: refused),
+    `cost` the price of the accumulated scheme with it at that ratio (refused: at the smallest
+    ratio, the cheapest try, so a budget it exceeds is exceeded at every ratio)."""
+    conv: int
+    ratio: float | None
+    cost: SchemeCost
+
+
+def walk(fp: FisherPotential, shapes: Sequence[ConvShape], memory_kib: float, compute_macs: float,
+         channels: str = "fisher", biases: str = "selected", conv_weights: Sequence[torch.Tensor] | None = None,
+         layers: Sequence[int] | None = None, seed: int = 0, preset: str = PRESET, name: str = "TinyTrain"
+         ) -> Iterator[tuple[Step, UpdateScheme]]:
+    """The greedy walk of the module docstring, one (Step, scheme after the step) per ranked conv.
+    `select_scheme` keeps the last scheme; `explain.explain_selection` tabulates the steps."""
     if channels not in CHANNEL_MODES:
         raise ValueError(f"channels must be one of {', '.join(CHANNEL_MODES)}, not {channels!r}")
     if biases not in BIAS_MODES:
@@ -108,6 +118,7 @@ def select_scheme(fp: FisherPotential, shapes: Sequence[ConvShape], memory_kib: 
     gen = torch.Generator().manual_seed(seed)
     scheme = UpdateScheme(name)
     for i in ranked:
+        step = None
         for r in RATIOS:
             k = n_channels(shapes[i], r)
             w = conv_weights[i] if conv_weights is not None else None
@@ -115,8 +126,22 @@ def select_scheme(fp: FisherPotential, shapes: Sequence[ConvShape], memory_kib: 
             trial = _with(scheme, i, chans, biases == "selected")
             cost = scheme_costs(shapes, trial, preset)
             if cost.memory_kib <= memory_kib and cost.backward_macs <= compute_macs:
-                scheme = trial
+                scheme, step = trial, Step(i, r, cost)
                 break
+        yield step or Step(i, None, cost), scheme
+
+
+def select_scheme(fp: FisherPotential, shapes: Sequence[ConvShape], memory_kib: float = DEFAULT_MEMORY_KIB,
+                  compute_macs: float = DEFAULT_COMPUTE_MACS, channels: str = "fisher",
+                  biases: str = "selected", conv_weights: Sequence[torch.Tensor] | None = None,
+                  layers: Sequence[int] | None = None, seed: int = 0, preset: str = PRESET,
+                  name: str = "TinyTrain") -> UpdateScheme:
+    """Greedy budgeted selection (module docstring, `walk`). `conv_weights[i]` is needed for
+    channels='l2'; `layers` restricts the candidates (default: every conv with a potential)."""
+    steps = list(walk(fp, shapes, memory_kib, compute_macs, channels, biases, conv_weights, layers, seed, preset,
+                      name))
+    ranked = [step.conv for step, _ in steps]
+    scheme = steps[-1][1] if steps else UpdateScheme(name)
     if not scheme.trained_layers:
         (m_kib, m_macs, m_i), (c_kib, c_macs, c_i) = smallest_feasible(shapes, ranked, biases, preset)
         raise ValueError(

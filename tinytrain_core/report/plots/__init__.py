@@ -4,6 +4,8 @@ adapt_accuracy    accuracy after adaptation per domain and method, average over 
                   paired difference to a reference method                         (:mod:`.adapt`)
 layer_choices     which convs a method trains, per domain: share of tasks, channels kept  (:mod:`.adapt`)
 lr_curves         validation accuracy against the learning rate, per method and checkpoint (:mod:`.adapt`)
+selection_walk    one task's budgeted selection on the network: s_i per conv coloured by the
+                  greedy walk's outcome, each conv's backward cost against the budgets (:mod:`.selection`)
 episode_sizes     ways, support and query sizes of the sampled episodes, per domain       (:mod:`.data`)
 frozen_accuracy   frozen-feature accuracy per domain: is there room for adaptation?       (:mod:`.data`)
 meta_training     frozen-feature accuracy before vs after meta-training, and the change   (:mod:`.meta`)
@@ -23,6 +25,7 @@ from .common import (AVERAGE, DOMAIN_ORDER, METHOD_ORDER, Z95, domain_order, met
                      paired_differences, read_adapt_rows, stratified_mean_ci)
 from .data import episode_sizes, episode_stats_from_rows, frozen_accuracy
 from .meta import meta_training, plot_curves
+from .selection import selection_walk
 
 __all__ = [
     "METHOD_ORDER", "DOMAIN_ORDER", "AVERAGE", "Z95",
@@ -30,5 +33,5 @@ __all__ = [
     "stratified_mean_ci", "paired_differences", "parse_scheme", "readable_scheme", "layer_choice_table",
     "episode_stats_from_rows",
     "adapt_accuracy", "layer_choices", "lr_curves", "episode_sizes", "frozen_accuracy", "meta_training", "plot_curves",
-    "ablation_channels", "pareto",
+    "ablation_channels", "pareto", "selection_walk",
 ]
