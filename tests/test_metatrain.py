@@ -9,6 +9,8 @@ import json
 import pytest
 import torch
 
+from tinytrain_core.runtime import META_THREADS
+
 from tinytrain_core.nets import checkpoints, models
 from tinytrain_core import data
 from tinytrain_core.offline import evaluate
@@ -152,14 +154,21 @@ def test_checkpoint_roundtrip_reuse_and_retrain(sandbox, weights_dir, monkeypatc
     assert best_is_start == same
     assert checkpoints.checkpoint_path(MODEL, "imagenet", "smoke").is_file()
 
+    threads_before = torch.get_num_threads()
     calls = []
     real = mt.meta_train
-    monkeypatch.setattr(mt, "meta_train", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(mt, "meta_train", lambda *a, **k: calls.append(torch.get_num_threads()) or real(*a, **k))
     again = mt.train_one(cfg, progress=False)             # identical config: reused
     assert json.dumps(again) == json.dumps(hist)
     assert calls == []
-    mt.train_one(MetaConfig(**{**cfg.__dict__, "lr": 1e-4}), progress=False)
-    assert calls == [1]                                    # changed config: trained again
+    torch.set_num_threads(1)
+    try:
+        mt.train_one(MetaConfig(**{**cfg.__dict__, "lr": 1e-4}), progress=False)
+        assert torch.get_num_threads() == 1                # the caller's count restored after
+    finally:
+        torch.set_num_threads(threads_before)
+    assert calls == [META_THREADS]                         # changed config: trained again, on the
+                                                           # fixed count whatever the caller's
     assert checkpoints.load(path)[1]["config"]["lr"] == 1e-4
 
 

@@ -34,7 +34,7 @@ import os
 # package; the Makefile, the Jupyter kernel spec and Ray's workers set them too. MKL_CBWR is
 # MKL's conditional numerical reproducibility: the AVX2 code path on any CPU that has AVX2.
 # Bit-identity also needs the same number of threads (reductions split over threads): task rows
-# train on one thread; meta-training on torch's default (`runtime.cpu_kernels` records it).
+# train on one thread, meta-training on `runtime.META_THREADS` (2) on every machine.
 # An explicit value in the environment wins (e.g. ATEN_CPU_CAPABILITY=avx512, to measure the cost).
 CPU_PIN = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 for _name, _value in CPU_PIN.items():

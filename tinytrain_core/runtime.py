@@ -46,13 +46,26 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=CL)
 
 
+# Meta-training's intra-op threads on every machine: reductions (weight gradients) are split
+# over threads, so the count changes a checkpoint's bits (measured: 1 vs 2 threads gave two
+# different mcunet meta checkpoints here). 2 = the reference machine's cores, so it costs nothing
+# there; a bigger machine gives up speed for the same bits.
+META_THREADS = 2
+
+
 @contextlib.contextmanager
-def one_thread():
-    """One intra-op thread inside, as the run's domain workers train (`adapt._domain_work`: two
-    busy threads beside another process spin against it); the previous count restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def threads(n: int):
+    """`n` intra-op threads inside; the previous count restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
+
+
+def one_thread():
+    """One intra-op thread inside, as the run's domain workers train (`adapt._domain_work`: two
+    busy threads beside another process spin against it, and the rows then do not depend on the
+    number of workers or cores)."""
+    return threads(1)

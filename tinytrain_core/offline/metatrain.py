@@ -30,7 +30,7 @@ from .. import data
 from .evaluate import episode_accuracies_many, fixed_episodes
 from ..training.heads import CosineHead, prototypes
 from .metaconfig import MetaConfig, configs, lr_lambda, sidecar
-from ..runtime import CL, device, to_channels_last
+from ..runtime import CL, META_THREADS, device, threads, to_channels_last
 from .scratch import scratch_start
 from ..stats import mean_ci95
 
@@ -119,7 +119,13 @@ def _start_net(cfg: MetaConfig, name: str, progress: bool):
 
 
 def train_one(cfg: MetaConfig, force: bool = False, progress: bool = True) -> list[dict]:
-    """Make (or reuse) the start and meta checkpoints of one backbone; returns the history."""
+    """Make (or reuse) the start and meta checkpoints of one backbone, on `runtime.META_THREADS`
+    intra-op threads whatever the machine (the bits depend on the count); returns the history."""
+    with threads(META_THREADS):
+        return _train_one(cfg, force, progress)
+
+
+def _train_one(cfg: MetaConfig, force: bool, progress: bool) -> list[dict]:
     start, meta_name = checkpoints.checkpoint_names(cfg.init)
     path, meta = checkpoints.checkpoint_path(cfg.model, meta_name, cfg.profile), sidecar(cfg, meta_name)
     hist_path = checkpoints.history_path(path)
