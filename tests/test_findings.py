@@ -62,3 +62,12 @@ def test_an_arm_whose_lr_is_0_is_flagged_untrained_wherever_the_sentences_name_i
     each = next(x for x in lines if x.startswith("Each method − None (meta)"))
     assert "FullTrain +0.0 ± 0.0 (no clear difference; untrained: FullTrain (meta))" in each
     assert "TinyTrain +" in each and "untrained: TinyTrain" not in each
+
+
+def test_the_search_sentence_says_shared_convs_in_words_that_fit_a_jaccard_of_0():
+    row = dict(model="mcunet-5fps", label="49kb", budget_kib=49.75, n_bias_found=6, n_bias_released=20,
+               conv_jaccard=0.0, item_jaccard=0.0, n_bias_diff=14, memory_found_kib=12.9, memory_released_kib=49.75,
+               gain_found=1.0, gain_released=-10.6)
+    none, same = findings.sparse_search(pd.DataFrame([row, {**row, "conv_jaccard": 1.0, "item_jaccard": 1.0}]))
+    assert "shares no weight-trained conv" in none and "other convs" not in none and "12.9 KiB" in none
+    assert "the same convs" in same

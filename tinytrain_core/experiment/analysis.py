@@ -36,6 +36,15 @@ COMPARISONS = (
 HEADLINE = "TinyTrain − FullTrain (meta)"
 
 
+# Issue 23's power targets (95% CI half-widths, points) for the comparisons behind the claims;
+# `power_plan` says how many tasks of a run's size each needs.
+POWER_TARGETS = {"TinyTrain − FullTrain (meta)": 1.0, "TinyTrain − FullTrain (imagenet)": 1.0,
+                 "TinyTrain (meta) − FullTrain (imagenet): the paper's configuration": 1.0,
+                 "TinyTrain − SparseUpdate (meta)": 1.0, "TinyTrain − SparseUpdate (imagenet)": 1.0,
+                 "FullTrain − None (imagenet)": 1.0, "FullTrain − None (meta)": 1.0,
+                 "TinyTrain: meta − imagenet": 1.0}
+
+
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """Per arm and domain (plus the stratified `average`): tasks, mean accuracy, t CI, and the
     arm's mean analytic backward MACs / KiB, LR, train and selection seconds per task."""

@@ -135,11 +135,21 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return pairs, lines
 
 
+def _overlap_words(jaccard: float) -> str:
+    """The weight-trained convs of the found scheme against the released one's, in words: a
+    Jaccard of 0 says they share none (the found scheme may train no weights at all)."""
+    if jaccard == 1:
+        return "it trains the weights of the same convs as the released scheme"
+    if jaccard == 0:
+        return "it shares no weight-trained conv with the released scheme"
+    return "it shares some of the released scheme's weight-trained convs"
+
+
 def sparse_search(t: pd.DataFrame) -> list[str]:
     """How close SparseUpdate's reconstructed search lands to each released scheme."""
-    return [f"At the released {r.label} budget ({r.budget_kib:.1f} KiB) the search trains the weights of "
-            f"{'the same' if r.conv_jaccard == 1 else 'other'} convs (Jaccard {r.conv_jaccard:.2f}; "
-            f"(conv, channel) Jaccard {r.item_jaccard:.2f}) and the biases of the last {r.n_bias_found} convs "
+    return [f"At the released {r.label} budget ({r.budget_kib:.1f} KiB) the search spends "
+            f"{r.memory_found_kib:.1f} KiB: {_overlap_words(r.conv_jaccard)} (Jaccard {r.conv_jaccard:.2f}; "
+            f"(conv, channel) Jaccard {r.item_jaccard:.2f}), and it trains the biases of the last {r.n_bias_found} convs "
             f"(released: {r.n_bias_released}); predicted gain {r.gain_found:+.1f} vs the released scheme's "
             f"{r.gain_released:+.1f} points." for r in t.itertuples()]
 
