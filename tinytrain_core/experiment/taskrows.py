@@ -380,4 +380,4 @@ def rows_in(files, split: str | None = "test") -> pd.DataFrame:
 
 # notebook 02's analysis tables beside the rows (not rows themselves)
 TABLES = ("summary", "paired", "lr_validation", "schemes", "leave_one_out", "budget_sweep", "size_sweep",
-          "sparse_search")
+          "sparse_search", "power_plan")
