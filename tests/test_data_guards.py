@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
-from PIL import Image
 
+from test_byo import make_folder
 from tinytrain_core import data as D
 from tinytrain_core.data.domains import domains_dir
 
@@ -22,13 +21,8 @@ def data_root(tmp_path, monkeypatch):
 
 
 def class_folders(root, n_classes, n_images=3, seed=0):
-    """`root/class <k>/<i>.png`: small random RGB images."""
-    rng = np.random.default_rng(seed)
-    for k in range(n_classes):
-        (root / f"class {k}").mkdir(parents=True)
-        for i in range(n_images):
-            Image.fromarray((rng.random((20, 24, 3)) * 255).astype(np.uint8)).save(root / f"class {k}" / f"{i}.png")
-    return root
+    """`root/class <k>/<i>.png`: test_byo's folder of small random images, classes numbered."""
+    return make_folder(root, [f"class {k}" for k in range(n_classes)], n_images, seed)
 
 
 def on_disk():

@@ -22,16 +22,10 @@ def padded_gather(x, dy, dx):
 
 
 def gather_apply_finetune(x, d):
-    """`apply_finetune` before issue 23: the colour ops unchanged, the translation by `padded_gather`."""
-    x = x if x.is_floating_point() else x.float()
-    if d["flip"]:
-        x = x.flip(3)
-    x = x + d["brightness"].to(x)
-    m = x.mean(1, keepdim=True)
-    x = (x - m) * d["saturation"].to(x) + m
-    m = x.mean((1, 2, 3), keepdim=True)
-    x = (x - m) * d["contrast"].to(x) + m
-    return padded_gather(x, d["dy"], d["dx"])
+    """`apply_finetune` before issue 23: its colour ops (unchanged: `apply_finetune` with zero
+    shifts, a translation that copies), then the translation by `padded_gather`."""
+    zero = torch.zeros_like(d["dy"])
+    return padded_gather(apply_finetune(x, {**d, "dy": zero, "dx": zero}), d["dy"], d["dx"])
 
 
 def _same_bits(a, b):
