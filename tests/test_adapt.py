@@ -157,3 +157,41 @@ def test_sparse_update_gains_are_kept_under_their_key_and_remeasured_when_a_sett
     r1, r2 = cfg.resolved(), other.resolved()
     assert r1.key("SparseUpdate", "imagenet") != r2.key("SparseUpdate", "imagenet")
     assert r1.key("TinyTrain", "imagenet") == r2.key("TinyTrain", "imagenet")
+
+
+def test_a_methods_power_gives_it_its_own_test_and_validation_episodes_and_leaves_the_others_alone(sandbox):
+    """`power` (the plan's bigger sample for the claim arms): TinyTrain runs 3 test and 2
+    validation episodes per domain, LastLayer the run's 1 and 1; rows_of_run returns each arm's own
+    count, and the row keys of LastLayer are those of a run without `power`."""
+    tmp, calls = sandbox
+    base = dict(profile="smoke", domains=["fixture_a"], methods=["LastLayer", "TinyTrain"], episodes=1,
+                val_episodes=1, lrs=(1e-4, 1e-3), checkpoints=("imagenet",), lr_scope="domain")
+    cfg = adapt.AdaptConfig(**base, power={"TinyTrain": dict(episodes=3, val_episodes=2)})
+    test = adapt.run(cfg, progress=False)
+    val = adapt.rows_of_run(cfg, "val")
+    assert test.groupby("method").episode.nunique().to_dict() == {"LastLayer": 1, "TinyTrain": 3}
+    assert val.groupby("method").episode.nunique().to_dict() == {"LastLayer": 1, "TinyTrain": 2}
+    plain = adapt.AdaptConfig(**base).resolved()
+    r = cfg.resolved()
+    assert r.key("LastLayer", "imagenet") == plain.key("LastLayer", "imagenet")
+    assert r.key("TinyTrain", "imagenet") != plain.key("TinyTrain", "imagenet")   # its val_episodes differ
+
+
+def test_the_lr_scope_of_a_method_with_power_is_its_own():
+    """choose_lrs: per domain for a method whose `power` says "domain", pooled for the others."""
+    cfg = adapt.AdaptConfig(profile="smoke", domains=["a", "b"], methods=["LastLayer", "TinyTrain"],
+                            lrs=(0.0, 1e-3), lr_scope="pooled", power={"TinyTrain": dict(lr_scope="domain")})
+    cfg.domains, cfg.lrs = ["a", "b"], (0.0, 1e-3)
+    acc = {("a", 0.0): 50, ("a", 1e-3): 60, ("b", 0.0): 50, ("b", 1e-3): 45}   # a wants training, b not
+    val = pd.DataFrame([dict(method=m, checkpoint="meta", domain=d, lr=lr, accuracy=a)
+                        for m in ("LastLayer", "TinyTrain") for (d, lr), a in acc.items()])
+    got = adapt.choose_lrs(val, cfg)
+    assert got[("a", "TinyTrain", "meta")] == 1e-3 and got[("b", "TinyTrain", "meta")] == 0.0
+    assert got[("a", "LastLayer", "meta")] == got[("b", "LastLayer", "meta")] == 1e-3   # pooled 55 > 50
+
+
+def test_a_power_entry_with_an_unknown_setting_or_method_is_refused_naming_it(adapt_on_fixture):
+    with pytest.raises(ValueError, match="episode"):
+        adapt.AdaptConfig(profile="smoke", domains=["fixture_a"], power={"TinyTrain": dict(episode=3)}).resolved()
+    with pytest.raises((ValueError, KeyError), match="Tinytrain"):
+        adapt.AdaptConfig(profile="smoke", domains=["fixture_a"], power={"Tinytrain": dict(episodes=3)}).resolved()

@@ -148,3 +148,19 @@ def test_sparse_update_search_needs_its_gains_then_gives_one_static_scheme_withi
     a, b = method.scheme(bb, xs, ys, ctx), method.scheme(bb, xs[:1], ys[:1], ctx)
     assert a is b and a.trains
     assert scheme_costs(shapes, a).memory_kib <= 100.0
+
+
+def test_sparse_update_nearest_runs_the_released_scheme_whose_memory_is_nearest_the_budget():
+    """sparse_update="nearest": the matched-memory SparseUpdate without a search; the released
+    label it picks is the one our cost model puts nearest the budget (mcunet-5fps: 99kb = 99.8 KiB
+    for 100 KiB, 49kb for 60 KiB, 148kb for 160 KiB)."""
+    from tinytrain_core.methods.sparseupdate import nearest_released
+    from tinytrain_core.nets import models
+    from tinytrain_core.training import schemes
+    from tinytrain_core.training.costs import scheme_costs
+    shapes = models.create("mcunet-5fps").backbone.conv_shapes()
+    for budget, label in ((100.0, "99kb"), (60.0, "49kb"), (160.0, "148kb")):
+        got = nearest_released("mcunet-5fps", shapes, budget)
+        want = schemes.sparse_update("mcunet-5fps", label, shapes)
+        assert got.weights == want.weights and got.biases == want.biases
+    assert abs(scheme_costs(shapes, nearest_released("mcunet-5fps", shapes, 100.0)).memory_kib - 100.0) < 1.0

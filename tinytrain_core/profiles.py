@@ -9,7 +9,7 @@
 Sections: `data` (sampler caps of the evaluation episodes, classes/images each builder keeps),
 `frozen` (notebook 00's frozen-feature check), `meta` (notebook 01's meta-training and
 before/after table), `adapt` (notebook 02's tasks; `models`: which methods run from which
-checkpoints on each backbone; `engine`, `shards`, `batch_tasks`: how the run is executed,
+checkpoints on each backbone, and `power`: per-method episode counts and LR scope; `engine`, `shards`, `batch_tasks`: how the run is executed,
 `shards.py`, `batched.py`), `ablations` (notebook 03), `costs` (notebook 04's measured steps).
 A rerun with unchanged values reuses checkpoints and rows: changing a value here retrains.
 """
@@ -56,19 +56,30 @@ SMOKE = {
                  scratch_steps=4, scratch_batch=32, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=2, val_episodes=1, steps=2, lrs=(0.0, 1e-3), lr_scope="domain",
                   checkpoints=("imagenet", "meta"), workers=1, engine="processes", batch_tasks=1,
+                  full_autograd=True, sparse_update="search",
                   shards=dict(episodes=1, gpus=0.0),
                   episode=dict(max_ways=3, min_ways=3, max_query_per_class=2, max_support=6,
                                max_support_per_class=2),
                   size_sweep=dict(supports=(3, 6), tasks=1, domains=(), checkpoint="imagenet", lr=1e-3),
                   budget_sweep_tasks=1,
                   sparse_search=dict(tasks=1, steps=2, lr=1e-2, candidates="pointwise"),
-                  models={"mcunet-5fps": dict(methods=None, checkpoints=BOTH),
+                  models={"mcunet-5fps": dict(methods=None, checkpoints=BOTH,
+                                              power={"TinyTrain": dict(episodes=3, val_episodes=2, lr_scope="pooled")}),
                           "proxyless-w0.3": dict(methods=("None", "LastLayer", "SparseUpdate", "TinyTrain"),
                                                  checkpoints=BOTH)}),
     "ablations": dict(model="mcunet-5fps", checkpoint="meta", episodes=1, memory_kib=(60.0, 100.0, 160.0)),
     "costs": dict(measure_batch=1, measure_models=("mcunet-5fps",), measure_mix=False,
                   tinytrain_models=("mcunet-5fps",), tinytrain_support=10),
 }
+
+# The arms behind the paper's accuracy claims on mcunet-5fps (TinyTrain vs FullTrain, vs
+# SparseUpdate at matched memory, FullTrain vs None, from both checkpoints) run on more tasks than
+# the breadth arms, with their LR chosen per domain (issue 23's power plan): 6 test episodes per
+# domain (54 paired tasks; per-task SD of TinyTrain - FullTrain 3.9-5.5 -> 95% CI about +-1.1) and
+# 3 validation episodes per domain and LR. The issue asked for >= 5 validation episodes: at
+# ~0.3 CPU-s per support image per arm that does not fit 120 minutes beside the rest.
+CLAIM_METHODS = ("None", "FullTrain", "SparseUpdate", "TinyTrain")
+CLAIM_POWER = dict(episodes=6, val_episodes=3, lr_scope="domain")
 
 # meta: 200 episodes per backbone ~ 5-6 min at the 1.4-1.8 s/episode measured on 2 shared cores
 # (5 shots + 10 queries: the icons keep 10-16 images per class). lr 5e-4 from a quick test
@@ -83,8 +94,14 @@ SMOKE = {
 # mcunet-5fps runs all ten methods in the paper's configuration (from ImageNet) and the six of the
 # paper's meta-training ablation from both checkpoints; mbv2/proxyless run None, LastLayer,
 # FullTrain and SparseUpdate from ImageNet and TinyTrain from both (paper's configuration + the
-# same-checkpoint comparison with FullTrain). Episodes are pure functions of their index, so
-# raising `episodes` resumes a run. sparse_search: SparseUpdate's contribution analysis (2
+# same-checkpoint comparison with FullTrain). `power` (AdaptConfig.power) gives some methods of a
+# backbone their own test / validation episodes and LR scope: mcunet's claim arms (above) more,
+# mbv2/proxyless's LastLayer, FullTrain and SparseUpdate 2 test episodes (stated, smaller power).
+# Episodes are pure functions of their index, so raising `episodes` resumes a run. Queries: up to
+# 30 per class (each adapted model scored on more of its classes' images: per-task SD 5.5 -> 3.9
+# measured; scoring is forward passes only). FullTrain-like schemes train by plain autograd
+# (`full_autograd`, 1.3-1.6x faster, tests/test_dense.py); SparseUpdate runs the released scheme
+# nearest TinyTrain's memory budget (`sparse_update="nearest"`: 99kb on mcunet, 99.8 KiB). sparse_search: SparseUpdate's contribution analysis (2
 # base-domain validation tasks, 20 steps, the pointwise convs of the network's second half).
 # ablations (notebook 03): mcunet-5fps from `meta`, the first 3 test episodes per domain (the
 # same tasks as 02), TinyTrain's / SparseUpdate's LR as 02 chose it, memory budgets in KiB.
@@ -105,16 +122,19 @@ DEFAULT = {
                  scratch_steps=400, scratch_batch=64, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=3, val_episodes=1, steps=40, lrs=(0.0, 1e-4, 1e-3), lr_scope="pooled",
                   checkpoints=("imagenet", "meta"), workers=2, engine="processes", batch_tasks=1,
+                  full_autograd=True, sparse_update="nearest",
                   shards=dict(episodes=3, gpus=0.0),
-                  episode=dict(max_ways=10, min_ways=5, max_query_per_class=10, max_support=15,
+                  episode=dict(max_ways=10, min_ways=5, max_query_per_class=30, max_support=15,
                                max_support_per_class=5),
                   size_sweep=dict(supports=(5, 15, 30), tasks=2, domains=("cjk", "signs"), checkpoint="imagenet",
                                   lr=1e-3),
                   budget_sweep_tasks=4,
                   sparse_search=dict(tasks=2, steps=20, lr=1e-3, candidates="pointwise"),
-                  models={"mcunet-5fps": dict(methods=None, checkpoints={m: BOTH for m in META_ABLATION}),
+                  models={"mcunet-5fps": dict(methods=None, checkpoints={m: BOTH for m in META_ABLATION},
+                                              power={m: CLAIM_POWER for m in CLAIM_METHODS}),
                           **{m: dict(methods=("None", "LastLayer", "FullTrain", "SparseUpdate", "TinyTrain"),
-                                     checkpoints={"TinyTrain": BOTH, "None": BOTH})
+                                     checkpoints={"TinyTrain": BOTH, "None": BOTH},
+                                     power={k: dict(episodes=2) for k in ("LastLayer", "FullTrain", "SparseUpdate")})
                              for m in ("mbv2-w0.35", "proxyless-w0.3")}}),
     "ablations": dict(model="mcunet-5fps", checkpoint="meta", episodes=3, memory_kib=(60.0, 100.0, 160.0)),
     "costs": dict(measure_batch=2, measure_models=MODEL_NAMES, measure_mix=True,
@@ -142,6 +162,7 @@ PAPER = {
                  scratch_steps=20000, scratch_batch=128, scratch_lr=2e-3, seed=0, init="imagenet"),
     "adapt": dict(episodes=200, val_episodes=5, steps=40, lrs=(0.0, 1e-4, 1e-3, 1e-2), lr_scope="domain",
                   checkpoints=("imagenet", "meta"), workers=2, engine="local", batch_tasks=1,
+                  full_autograd=True, sparse_update="search",
                   shards=dict(episodes=25, gpus=0.25),
                   episode={},
                   size_sweep=dict(supports=(25, 100, 500), tasks=5, domains=(), checkpoint="imagenet", lr=1e-3),

@@ -100,7 +100,7 @@ def run_arm(arm: Arm, base: adapt.AdaptConfig, checkpoint: str, episodes: int, l
             progress: bool = True) -> pd.DataFrame:
     """The arm's test rows (resumed from its folder), labelled with its ablation and name."""
     cfg = replace(base, methods=[arm.method], checkpoints=(checkpoint,), episodes=episodes, variant=arm.variant,
-                  **arm.overrides).resolved()
+                  power=None, **arm.overrides).resolved()
     chosen = {(d, arm.method, checkpoint): lrs[d] for d in cfg.domains}
     if arm.method == "SparseUpdate":
         adapt.all_sparse_gains(cfg, progress)      # 02's file under the same key: reused

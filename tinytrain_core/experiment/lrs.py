@@ -10,7 +10,8 @@ from .config import AdaptConfig
 
 def choose_lrs(val: pd.DataFrame, cfg: AdaptConfig) -> dict:
     """{(domain, method, checkpoint): lr} from validation rows: the argmax over `cfg.lrs` of the
-    mean accuracy (lr_scope "domain") or of the mean over domains of per-domain means ("pooled");
+    mean accuracy (the method's lr_scope "domain", `cfg.lr_scope_of`) or of the mean over domains
+    of per-domain means ("pooled");
     ties go to the earlier LR of `lrs`. A domain of the run without validation rows (no
     validation classes: Meta-Dataset's Traffic Sign) gets the pooled choice of the domains that
     have them. Arms without validation rows (lr 0 only) are absent."""
@@ -21,7 +22,7 @@ def choose_lrs(val: pd.DataFrame, cfg: AdaptConfig) -> dict:
     for (m, ck), g in per.groupby(["method", "checkpoint"]):
         pooled = g.groupby("lr").accuracy.mean()
         scores = {d: pooled for d in [*(cfg.domains or []), *g.domain.unique()]}
-        if cfg.lr_scope == "domain":
+        if cfg.lr_scope_of(m) == "domain":
             scores.update({d: gd.set_index("lr").accuracy for d, gd in g.groupby("domain")})
         for d, sc in scores.items():
             tried = [lr for lr in cfg.lrs if lr in sc.index]

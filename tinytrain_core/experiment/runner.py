@@ -39,12 +39,14 @@ class DomainRun:
 
     def todo(self, split: str, episodes, arms: list, chosen: dict) -> list:
         """The (episode, arm, lr) jobs not done yet, episode-major: a validation row per LR of
-        `lrs`, a test row at the LR `lr_of` gives (validation's choice in `chosen`)."""
+        `lrs`, a test row at the LR `lr_of` gives (validation's choice in `chosen`); an arm takes
+        the first `episodes_of` / `val_episodes_of` its method of `episodes`."""
+        cfg = self.cfg
         if split == "val":
-            return [(ep, a, lr) for ep in episodes for a in arms for lr in self.cfg.lrs
-                    if ("val", ep.index, *a, lr) not in self.done]
-        return [(ep, a, lr_of(self.cfg, self.domain, a, chosen)) for ep in episodes for a in arms
-                if ("test", ep.index, *a, None) not in self.done]
+            return [(ep, a, lr) for ep in episodes for a in arms for lr in cfg.lrs
+                    if ep.index < cfg.val_episodes_of(a[0]) and ("val", ep.index, *a, lr) not in self.done]
+        return [(ep, a, lr_of(cfg, self.domain, a, chosen)) for ep in episodes for a in arms
+                if ep.index < cfg.episodes_of(a[0]) and ("test", ep.index, *a, None) not in self.done]
 
     def write(self, out, ep, split: str, arm: tuple, lr: float, result: dict):
         row = dict(split=split, domain=self.domain, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
@@ -116,9 +118,9 @@ def _domain_work(cfg: AdaptConfig, domain: str, split: str, chosen: dict, progre
         return domain
     if split == "val":
         arms = [a for a in cfg.arms() if method_registry.get(a[0]).trains]
-        jobs = dom.todo("val", dom.episodes("val", cfg.val_episodes), arms, chosen)
+        jobs = dom.todo("val", dom.episodes("val", max(cfg.val_episodes_of(a[0]) for a in arms)), arms, chosen)
     else:
-        jobs = dom.todo("test", dom.episodes("test", cfg.episodes), cfg.arms(), chosen)
+        jobs = dom.todo("test", dom.episodes("test", max(cfg.episodes_of(a[0]) for a in cfg.arms())), cfg.arms(), chosen)
     dom.run(split, jobs, progress)
     return domain
 
@@ -137,10 +139,10 @@ def each_domain(cfg: AdaptConfig, split: str, chosen: dict, progress: bool) -> N
 
 
 def rows_of_run(cfg: AdaptConfig, split: str = "test") -> pd.DataFrame:
-    """The rows of `split` that `cfg` asks for (its arms, domains and first episodes); the files
-    may hold more (other arms, more episodes from an earlier run)."""
+    """The rows of `split` that `cfg` asks for (its arms, domains and each method's first
+    episodes); the files may hold more (other arms, more episodes from an earlier run)."""
     cfg = cfg.resolved()
     rows = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains, split=split, variant=cfg.variant)
-    n = cfg.val_episodes if split == "val" else cfg.episodes
+    n = rows.method.map(cfg.val_episodes_of if split == "val" else cfg.episodes_of)
     mine = pd.Series(list(zip(rows.method, rows.checkpoint)), dtype=object).isin(cfg.arms())
     return rows[mine.values & (rows.episode < n).values].reset_index(drop=True)

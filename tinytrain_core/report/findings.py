@@ -83,12 +83,12 @@ def adaptation(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     avg = acc[acc.domain == "average"]
     pairs = analysis.paired(rows)
     pav = pairs[pairs.domain == "average"]
-    n_eps = rows.groupby("domain").episode.nunique()
+    n_eps = rows.groupby(["method", "checkpoint", "domain"]).episode.nunique()
     tasks = f"{n_eps.min()}" if n_eps.min() == n_eps.max() else f"{n_eps.min()}-{n_eps.max()}"
-    lines = [f"Stratified average over {rows.domain.nunique()} domains ({tasks} test tasks "
-             "each, the same tasks for every arm), 95% t CI: "
-             + "; ".join(f"{m} ({c}) {r:.1f} ± {ci:.1f}" + (f" [untrained: {notes[m, c]}]" if (m, c) in notes else "")
-                         for m, c, r, ci in zip(avg.method, avg.checkpoint, avg.accuracy, avg.ci95))]
+    lines = [f"Stratified average over {rows.domain.nunique()} domains ({tasks} test tasks per domain and "
+             "arm; every arm runs the first tasks of the same sequence, n tasks in all), 95% t CI: "
+             + "; ".join(f"{m} ({c}) {r:.1f} ± {ci:.1f} (n={n})" + (f" [untrained: {notes[m, c]}]" if (m, c) in notes else "")
+                         for m, c, r, ci, n in zip(avg.method, avg.checkpoint, avg.accuracy, avg.ci95, avg.tasks))]
     for _, r in pav[pav.comparison.isin([c[0] for c in analysis.COMPARISONS[:3]])].iterrows():
         lines.append(f"{r.comparison}: {pm(r['mean'], r['ci95'])} points ({verdict(r['mean'], r['ci95'])}"
                      f"{flag(r.comparison)}).")
