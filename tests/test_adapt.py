@@ -195,3 +195,22 @@ def test_a_power_entry_with_an_unknown_setting_or_method_is_refused_naming_it(ad
         adapt.AdaptConfig(profile="smoke", domains=["fixture_a"], power={"TinyTrain": dict(episode=3)}).resolved()
     with pytest.raises((ValueError, KeyError), match="Tinytrain"):
         adapt.AdaptConfig(profile="smoke", domains=["fixture_a"], power={"Tinytrain": dict(episodes=3)}).resolved()
+
+
+def test_the_predicted_ci_before_a_run_is_the_formulas_for_the_planned_tasks_and_the_references_sd():
+    """analysis.predicted_power: sd from the reference rows (root mean square of per-domain sds of
+    the paired differences), CI = stats.stratified_ci_for(sd, planned tasks, domains); the planned
+    tasks of a comparison are the fewer episodes of its two arms."""
+    import numpy as np
+    from tinytrain_core.stats import stratified_ci_for
+    diffs = {"a": [1.0, 3.0, 2.0, 6.0], "b": [0.0, -2.0, 4.0, 1.0]}
+    rows = pd.DataFrame([dict(domain=d, episode=e, method=m, checkpoint="meta", accuracy=50 + (x if m == "TinyTrain" else 0))
+                         for d, xs in diffs.items() for e, x in enumerate(xs) for m in ("TinyTrain", "FullTrain")])
+    cfg = adapt.AdaptConfig(profile="smoke", domains=["a", "b"], methods=["FullTrain", "TinyTrain", "LastLayer"],
+                            checkpoints=("meta",), episodes=3, power={"TinyTrain": dict(episodes=8), "FullTrain": dict(episodes=6)})
+    planned = analysis.planned_tasks(cfg)
+    assert planned[analysis.HEADLINE] == (12, 2)                  # min(8, 6) episodes x 2 domains
+    got = analysis.predicted_power(rows, planned).set_index("comparison").loc[analysis.HEADLINE]
+    sd = float(np.sqrt(np.mean([np.var(v, ddof=1) for v in diffs.values()])))
+    assert got.sd_reference == pytest.approx(sd)
+    assert got.ci95_predicted == pytest.approx(stratified_ci_for(sd, 12, 2))

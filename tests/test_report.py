@@ -296,3 +296,22 @@ def test_written_tables_have_sidecars_and_figures_stay_small(tmp_results):
     assert np.allclose(back["mean"], tabs["claims"]["mean"], equal_nan=True, rtol=0, atol=1e-12)
     figs = summary.figures(inp, tabs["table1"])
     assert len(figs) == 2 and all(0 < f.stat().st_size < 250_000 for f in figs)
+
+
+def test_claim_d_folds_the_meta_training_seed_sd_into_its_ci(tmp_results):
+    """With notebook 03's meta_seeds.csv present, (d) TinyTrain: meta > imagenet has the CI
+    t95(df) * sqrt(se^2 + sd_seed^2) of 02's paired difference, its MDE80 follows that CI, and the
+    text names the SD; a method without a seed SD keeps 02's CI."""
+    before = claims.claims(summary.load("smoke"))
+    d = tmp_results / "results" / "smoke" / "ablations"
+    d.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([dict(model="mcunet-5fps", method="TinyTrain", seed="all", diff=1.0, seed_sd=2.5, n_seeds=3)]
+                 ).to_csv(d / "meta_seeds.csv", index=False)
+    after = claims.claims(summary.load("smoke"))
+    pick = lambda c, label: c[(c.model == "mcunet-5fps") & (c.evidence == label)].iloc[0]  # noqa: E731
+    b, a = pick(before, "TinyTrain: meta − imagenet"), pick(after, "TinyTrain: meta − imagenet")
+    df = b.df if not pd.isna(b.df) else b.n - 1
+    assert a.ci95 == pytest.approx(stats.t95(df) * math.sqrt((b.ci95 / stats.t95(df)) ** 2 + 2.5 ** 2))
+    assert a["mean"] == pytest.approx(b["mean"]) and a.mde80 > b.mde80
+    assert "seed SD 2.50 (3 seeds" in a.numbers
+    assert pick(after, "None: meta − imagenet").ci95 == pytest.approx(pick(before, "None: meta − imagenet").ci95)

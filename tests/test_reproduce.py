@@ -5,6 +5,7 @@ checkout with a stand-in papermill, in seconds."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 
 import pandas as pd
@@ -295,3 +296,23 @@ def test_a_fresh_start_moves_the_last_runs_executed_notebooks_aside(checkout):
     R.Run("default", checkout).start(fresh=True)
     assert not (res / "notebooks").exists() or not any((res / "notebooks").iterdir())
     assert (res / "previous-run" / "results" / "notebooks" / "04_costs.ipynb").is_file()
+
+
+def test_a_runs_executed_notebooks_are_written_clean_and_say_their_profile(checkout, monkeypatch):
+    """What `make reproduce` leaves in results/<profile>/notebooks/ is committable as is: no
+    progress bars or papermill bookkeeping, the injected `profile` cell kept."""
+    def execute(inp, out, parameters, kernel_name, cwd, progress_bar):
+        Path(out).write_text(json.dumps({"metadata": {"papermill": {}}, "nbformat": 4, "nbformat_minor": 5, "cells": [
+            {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
+             "source": f"profile = {parameters['profile']!r}", "outputs": []},
+            {"cell_type": "code", "metadata": {"papermill": {}}, "source": "x", "outputs": [
+                {"output_type": "stream", "name": "stderr", "text": "40%|####  | 2/5 [00:01<00:01, 2.0it/s]"},
+                {"output_type": "stream", "name": "stdout", "text": "42\n"}]}]}))
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    run = R.Run("default", checkout)
+    run.start()
+    run.run_notebooks(progress=False)
+    nb = json.loads((checkout / "results" / "default" / "notebooks" / "01_pretrain.ipynb").read_text())
+    assert "papermill" not in nb["metadata"]
+    assert nb["cells"][0]["source"] == "profile = 'default'"
+    assert [o["text"] for o in nb["cells"][1]["outputs"]] == ["42\n"]

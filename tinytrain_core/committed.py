@@ -24,17 +24,26 @@ def _noise(output: dict) -> bool:
     return not text.strip() or bool(PROGRESS.search(text))
 
 
-def clean_outputs(nb: dict) -> dict:
+def clean_outputs(nb: dict, keep_parameters: bool = False) -> dict:
     """A notebook as it is committed: no progress-bar or empty stderr output, no papermill
-    bookkeeping."""
+    bookkeeping; the cell papermill injected with the run's parameters is dropped unless
+    `keep_parameters` (a `make reproduce` run's executed notebooks keep it: they say their profile)."""
     nb["metadata"].pop("papermill", None)
     for cell in nb["cells"]:
         cell["metadata"].pop("papermill", None)
         cell["metadata"].pop("execution", None)
         if cell["cell_type"] == "code":
             cell["outputs"] = [o for o in cell.get("outputs", []) if not _noise(o)]
-    nb["cells"] = [c for c in nb["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])]
+    if not keep_parameters:
+        nb["cells"] = [c for c in nb["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])]
     return nb
+
+
+def clean_file(path: Path, keep_parameters: bool = False) -> None:
+    """`clean_outputs` of a notebook file, in place."""
+    path = Path(path)
+    text = json.dumps(clean_outputs(json.loads(path.read_text()), keep_parameters), indent=1, ensure_ascii=False)
+    path.write_text(text + "\n")
 
 
 def refresh_committed(root: Path | None = None) -> None:

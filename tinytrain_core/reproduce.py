@@ -48,7 +48,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import comparison
-from .committed import refresh_committed
+from .committed import clean_file, refresh_committed
 from .kernelspec import KERNEL
 from .lock import Busy, held
 from .paths import RUN_ENV, PROFILES, project_root, notebooks
@@ -294,6 +294,8 @@ class Run:
                                  f"{type(e).__name__}: {str(e)[-2000:]}\nsee "
                                  f"{(out_dir / nb.name).relative_to(self.root)}; fix it and rerun "
                                  "`make reproduce` to resume this run") from None
+            if (out_dir / nb.name).is_file():      # as committed: no progress bars, the profile kept
+                clean_file(out_dir / nb.name, keep_parameters=True)
             self.state["stages"][nb.stem].update(status="done", seconds=round(time.time() - t0, 1))
             attempts[-1][1] = time.time_ns()
             self._record_outputs(nb.stem)

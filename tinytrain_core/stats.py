@@ -221,6 +221,13 @@ def paired_differences(rows: pd.DataFrame, reference="FullTrain", value: str = "
     return m[[*pair_on, *cols, value, "reference", "diff"]].reset_index(drop=True)
 
 
+def ci_with_extra_sd(ci95: float, df: float, extra_sd: float) -> float:
+    """A 95% t CI half-width widened by an independent source of spread the tasks do not show
+    (the meta-training seed): t95(df) * sqrt(se^2 + extra_sd^2), se = ci95 / t95(df)."""
+    t = t95(df)
+    return float(t * math.sqrt((ci95 / t) ** 2 + extra_sd ** 2))
+
+
 def stratified_ci_for(sd_within: float, n_tasks: int, n_strata: int) -> float:
     """The stratified average's 95% t CI half-width that `n_tasks` tasks, spread evenly over
     `n_strata` domains, give when every domain's per-task sd is `sd_within` (the root mean square

@@ -11,11 +11,16 @@ rows are kept (split "val") and the LR is their argmax (ties: the earlier in `lr
 - lr_scope="domain": per (domain, method, checkpoint), the mean over that domain's episodes
   (P>M>F's rule);
 - lr_scope="pooled": per (method, checkpoint), the mean over domains of the per-domain means:
-  D x val_episodes episodes behind one choice (cheaper per domain; the default profile's choice).
+  D x val_episodes episodes behind one choice (cheaper per domain; the default profile's choice
+  for its breadth arms).
+`power` ({method: {episodes, val_episodes, lr_scope}}, the plan's) gives some methods their own
+sample and scope: the default profile's claim arms on mcunet run 8 test episodes per domain with
+the LR per domain from 5 validation episodes.
 
-SparseUpdate (`sparse_update="search"`) runs the scheme our reconstruction of its offline search
-finds at TinyTrain's memory budget, from a contribution analysis on the base domain's validation
-episodes per checkpoint (`sparse_gains`, the profile's `sparse_search` settings), kept in
+SparseUpdate runs at TinyTrain's memory budget (`sparse_update`, the profile's): "nearest" is the
+released scheme whose memory is nearest the budget (default); "search" the scheme our
+reconstruction of its offline search finds at the budget (smoke, paper), from a contribution
+analysis on the base domain's validation episodes per checkpoint (`sparse_gains`, the profile's `sparse_search` settings), kept in
 `results/<profile>/adapt/<model>/sparse_search/<checkpoint>.csv` under a key of its inputs.
 
 Engines (`engine`): one process per domain ("processes", `workers` of them), or the same run cut

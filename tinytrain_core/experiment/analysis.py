@@ -201,3 +201,24 @@ def power_plan(rows: pd.DataFrame, targets: dict, comparisons=COMPARISONS) -> pd
                         ci95_predicted=stratified_ci_for(sd, n, k), target=targets[label],
                         tasks_needed=need, per_domain_needed=need // k))
     return pd.DataFrame(out)
+
+
+def planned_tasks(cfg, targets: dict = POWER_TARGETS) -> dict:
+    """{label: (tasks, domains)} a run of `cfg` (an AdaptConfig: `arms`, `episodes_of`, `domains`)
+    will pair for each comparison of `targets` whose arms it runs: the fewer episodes of the two."""
+    arms = set(cfg.arms())
+    return {label: (len(cfg.domains) * min(cfg.episodes_of(a[0]), cfg.episodes_of(b[0])), len(cfg.domains))
+            for label, a, b in COMPARISONS if label in targets and {a, b} <= arms}
+
+
+def predicted_power(reference_rows: pd.DataFrame, planned: dict, targets: dict = POWER_TARGETS) -> pd.DataFrame:
+    """Before a run: per planned comparison (`planned_tasks`), the per-task sd an earlier run's
+    rows measured (`power_plan`'s sd_within) and the CI `stats.stratified_ci_for` predicts for the
+    planned tasks, beside the target. Comparisons the reference did not run are left out."""
+    ref = power_plan(reference_rows, {k: v for k, v in targets.items() if k in planned})
+    if not len(ref):
+        return pd.DataFrame(columns=["comparison", "sd_reference", "tasks_planned", "ci95_predicted", "target"])
+    return pd.DataFrame([dict(comparison=r.comparison, sd_reference=r.sd_within, tasks_planned=planned[r.comparison][0],
+                              ci95_predicted=stratified_ci_for(r.sd_within, *planned[r.comparison]), target=r.target)
+                         for r in ref.itertuples()])
+

@@ -96,8 +96,9 @@ class AdaptConfig:
         for m in c.methods:
             method_registry.get(m)
         for _, ck in c.arms():
-            if ck not in checkpoints.CHECKPOINTS:
-                raise ValueError(f"unknown checkpoint {ck!r}; choose from {', '.join(checkpoints.CHECKPOINTS)}")
+            if ck not in checkpoints.CHECKPOINTS and not checkpoints.is_meta_seed(ck):
+                raise ValueError(f"unknown checkpoint {ck!r}; choose from {', '.join(checkpoints.CHECKPOINTS)} "
+                                 f"(or {checkpoints.SEED_PREFIX}<seed>)")
         return c
 
     def _own(self, method, k):
@@ -124,7 +125,7 @@ class AdaptConfig:
 
     def arms(self) -> list[tuple[str, str]]:
         """(method, checkpoint) pairs, checkpoint-major so each backbone is loaded once."""
-        cks = sorted({c for m in self.methods for c in self.checkpoints_of(m)}, key=checkpoints.CHECKPOINTS.index)
+        cks = sorted({c for m in self.methods for c in self.checkpoints_of(m)}, key=checkpoints.order)
         return [(m, c) for c in cks for m in self.methods if c in self.checkpoints_of(m)]
 
     def episode_config(self):

@@ -29,6 +29,7 @@ from ..paths import checkpoints_dir, shown
 
 CHECKPOINTS = ("imagenet", "meta")                 # what 02_adapt and later notebooks choose between
 SCRATCH_CHECKPOINTS = ("scratch", "scratch-meta")  # init="scratch": no ImageNet weights needed
+SEED_PREFIX = "meta-seed"   # "meta-seed<s>": 01's meta-training again with seed s (experiment/meta_seeds.py)
 HASH_FIELD = "pt_sha256"
 
 
@@ -167,6 +168,24 @@ def create(name: str, pretrained: bool = True, feature_mix: bool = False,
     return net
 
 
+def meta_seed_name(seed: int) -> str:
+    return f"{SEED_PREFIX}{int(seed)}"
+
+
+def is_meta_seed(name: str) -> bool:
+    return isinstance(name, str) and name.startswith(SEED_PREFIX) and name[len(SEED_PREFIX):].isdigit()
+
+
+def is_checkpoint(name: str) -> bool:
+    """A name `load_backbone` knows: CHECKPOINTS, SCRATCH_CHECKPOINTS or a meta-training seed's."""
+    return name in CHECKPOINTS + SCRATCH_CHECKPOINTS or is_meta_seed(name)
+
+
+def order(name: str) -> tuple:
+    """Sort key: CHECKPOINTS in their order, then the rest by name."""
+    return (CHECKPOINTS.index(name), "") if name in CHECKPOINTS else (len(CHECKPOINTS), name)
+
+
 def checkpoint_names(init: str) -> tuple[str, str]:
     """(start, meta-trained) checkpoint names of an init ("imagenet" or "scratch")."""
     return CHECKPOINTS if init == "imagenet" else SCRATCH_CHECKPOINTS
@@ -188,11 +207,12 @@ def backbone_state(net: models.TinyNet, head=None) -> dict:
 def load_backbone(model: str, checkpoint: str = "imagenet", profile: str = "default") -> models.TinyNet:
     """A TinyNet whose backbone holds the `checkpoint` weights: "imagenet" (the released
     weights) or "meta" (meta-trained by notebooks/01_pretrain.ipynb); "scratch" and
-    "scratch-meta" are the no-ImageNet path. The classifier is not part of a checkpoint."""
+    "scratch-meta" are the no-ImageNet path; "meta-seed<s>" the same meta-training with seed s
+    (notebook 03). The classifier is not part of a checkpoint."""
     models.check_name(model)
-    valid = CHECKPOINTS + SCRATCH_CHECKPOINTS
-    if checkpoint not in valid:
-        raise ValueError(f"unknown checkpoint {checkpoint!r}; valid checkpoints: {', '.join(valid)}")
+    if not is_checkpoint(checkpoint):
+        raise ValueError(f"unknown checkpoint {checkpoint!r}; valid checkpoints: "
+                         f"{', '.join(CHECKPOINTS + SCRATCH_CHECKPOINTS)}, {SEED_PREFIX}<seed>")
     if checkpoint == "imagenet":
         return create(model, pretrained=True)
     path = checkpoint_path(model, checkpoint, profile)
@@ -200,7 +220,8 @@ def load_backbone(model: str, checkpoint: str = "imagenet", profile: str = "defa
     if not path.is_file():
         raise FileNotFoundError(
             f"no {checkpoint!r} checkpoint for {model} in profile {profile!r} ({shown(path)}); create it "
-            f"by running notebooks/01_pretrain.ipynb with profile={profile!r}{scratch} "
+            f"by running notebooks/{'03_ablations' if is_meta_seed(checkpoint) else '01_pretrain'}.ipynb "
+            f"with profile={profile!r}{scratch} "
             f"(or `make reproduce PROFILE={profile}`)")
     state, _ = load(path)
     net = models.create(model)

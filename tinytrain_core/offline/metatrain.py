@@ -118,15 +118,18 @@ def _start_net(cfg: MetaConfig, name: str, progress: bool):
     return net
 
 
-def train_one(cfg: MetaConfig, force: bool = False, progress: bool = True) -> list[dict]:
+def train_one(cfg: MetaConfig, force: bool = False, progress: bool = True, name: str | None = None) -> list[dict]:
     """Make (or reuse) the start and meta checkpoints of one backbone, on `runtime.META_THREADS`
-    intra-op threads whatever the machine (the bits depend on the count); returns the history."""
+    intra-op threads whatever the machine (the bits depend on the count); returns the history.
+    `name`: the meta checkpoint's name (None: the init's, "meta"; notebook 03's seed runs
+    "meta-seed<s>")."""
     with threads(META_THREADS):
-        return _train_one(cfg, force, progress)
+        return _train_one(cfg, force, progress, name)
 
 
-def _train_one(cfg: MetaConfig, force: bool, progress: bool) -> list[dict]:
+def _train_one(cfg: MetaConfig, force: bool, progress: bool, name: str | None = None) -> list[dict]:
     start, meta_name = checkpoints.checkpoint_names(cfg.init)
+    meta_name = name or meta_name
     path, meta = checkpoints.checkpoint_path(cfg.model, meta_name, cfg.profile), sidecar(cfg, meta_name)
     hist_path = checkpoints.history_path(path)
     if not force and checkpoints.matches(path, meta) and hist_path.is_file():

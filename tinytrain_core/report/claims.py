@@ -28,6 +28,11 @@ domains; n − 1 where a table has none): the smallest true difference that woul
 too small to confirm the paper's effect; one with MDE80 below p says the effect is likely absent
 or smaller, short of excluding it.
 
+**Meta-training seeds** (claim (d)): where notebook 03 measured the SD of a method's
+meta − imagenet difference across meta-training seeds (`experiment/meta_seeds.py`), the part's
+CI is t95(df) · sqrt(se² + sd_seed²) (`stats.ci_with_extra_sd`): one meta-training run's
+difference as a fresh run would draw it; verdict and MDE80 use that CI.
+
 **Untrained arms** (`untrained_arms`, `analysis.untrained_notes`): an arm of a method that trains
 whose validation-chosen LR is 0 in a domain never trained there (it *is* its checkpoint); each
 part names its arms that did, e.g. "FullTrain (meta) lr 0 in 9/9 domains". The verdict is not
@@ -40,9 +45,9 @@ import re
 
 import pandas as pd
 
-from ..experiment import analysis
+from ..experiment import analysis, meta_seeds
 from ..nets.models import MODEL_NAMES
-from ..stats import mde80
+from ..stats import ci_with_extra_sd, mde80
 from ..stats import pm as _pm
 from ..stats import verdict as _side
 from .inputs import AVG, NAN, RUN_HINT, Inputs, _get
@@ -118,7 +123,9 @@ def _diff_text(r) -> str:
     return f"{_pm(r['mean'], r['ci95'])} points over {int(r['n'])} tasks in {int(r['n_strata'])} domains"
 
 
-def _adapt_part(inp, key, part, model, label, paper_value, kib=False) -> dict:
+def _adapt_part(inp, key, part, model, label, paper_value, kib=False, seed_sd=(NAN, 0)) -> dict:
+    """One part from 02's paired table; `seed_sd` = (SD across meta-training seeds, seeds): when
+    measured, folded into the CI (`stats.ci_with_extra_sd`; claim (d))."""
     a = inp.adapt.get(model)
     p = a["paired"] if a else None
     if math.isnan(_get(p, "mean", comparison=label, domain=AVG)):
@@ -128,8 +135,14 @@ def _adapt_part(inp, key, part, model, label, paper_value, kib=False) -> dict:
     arms = " vs ".join(f"{m} ({c}) {_get(s, 'accuracy', method=m, checkpoint=c, domain=AVG):.1f}"
                        + (f" at {_get(s, 'backward_kib', method=m, checkpoint=c, domain=AVG):.0f} KiB" if kib else "")
                        for m, c in ARMS[label])
-    return _claim(key, part, model, label, f"adapt/{model}", r["mean"], r.ci95, int(r.n), paper_value,
-                  f"{arms}: {_diff_text(r)}", df=r.get("df", NAN),
+    df = r.get("df", NAN)
+    ci, text = r.ci95, f"{arms}: {_diff_text(r)}"
+    if not math.isnan(seed_sd[0]):
+        ci = ci_with_extra_sd(r.ci95, df if not pd.isna(df) else r.n - 1, seed_sd[0])
+        text += (f"; with the meta-training seed SD {seed_sd[0]:.2f} ({seed_sd[1]} seeds, notebook 03) "
+                 f"folded in: ± {ci:.1f}")
+    return _claim(key, part, model, label, f"adapt/{model}", r["mean"], ci, int(r.n), paper_value,
+                  text, df=df,
                   untrained=_untrained(analysis.untrained_notes(a["rows"]), ARMS[label]))
 
 
@@ -227,7 +240,8 @@ def claims(inp: Inputs) -> pd.DataFrame:
         for label in labels or ["<method>: meta − imagenet"]:
             m = label.split(":")[0]
             out.append(_adapt_part(inp, "d", f"{m}: meta > imagenet" if labels else "every method", model, label,
-                                   pm(model, m, w) - pm(model, m, wo)))
+                                   pm(model, m, w) - pm(model, m, wo),
+                                   seed_sd=meta_seeds.seed_sd(inp.ablations.get("meta_seeds"), model, m)))
         out += _ablation_parts(inp, "e", model, lambda c: c == "TinyTrain − static",
                                lambda r: "dynamic > static" + (f" ({r.checkpoint})" if r is not None else ""),
                                "TinyTrain − static")

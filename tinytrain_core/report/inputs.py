@@ -31,7 +31,7 @@ PAPER_DOMAINS = {"signs": ("traffic",), "glyphs": ("omniglot",), "cjk": ("aircra
 CRITERIA = {"fisher": "fisher", "l2_norm": "l2", "l2": "l2", "random": "random"}  # paper's names -> ours
 RUN_HINT = {"adapt": "run notebook 02 / make reproduce", "ablations": "run notebook 03 / make reproduce",
             "table2_costs.csv": "run notebook 04 / make reproduce"}
-ABLATIONS = ("summary", "paired", "meta_training", "pareto")
+ABLATIONS = ("summary", "paired", "meta_training", "pareto", "meta_seeds")
 
 PAPER_FILES = reference.PAPER_FILES
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..paths import project_root, results_dir
 from ..results import write_table
+from ..experiment import meta_seeds
 from . import findings
 from .claims import COST_FACTOR, VERDICT_RULE, claims, claims_markdown, verdict
 from .figures import figures, layer_figures
@@ -85,6 +86,8 @@ def readme_block(profile: str = "default", model: str = "mcunet-5fps") -> str:
                             ("Costs", "table2_costs.csv", lambda t: findings.costs(t, model)),
                             ("Meta-training (frozen features, meta − imagenet)", "meta_training_paired.csv",
                              lambda t: findings.meta_training(t)[1]),
+                            ("Meta-training seeds (adapted, meta − imagenet per seed; notebook 03)",
+                             "ablations/meta_seeds.csv", meta_seeds.sentences),
                             ("Domains (frozen mcunet-5fps ImageNet features, 5-way 5-shot)", "domains.csv",
                              findings.frozen)):
         t = findings.table(name, profile)
