@@ -152,57 +152,94 @@ def _pm(r) -> str:
     return f"{r['mean']:+.1f} ± {r['ci95']:.1f}"
 
 
-def _readme_meta_gain() -> str:
-    cells = []
-    for m, short in zip(MODELS, ("mcunet", "mbv2", "proxyless")):
-        r = _avg(_table(f"adapt/{m}/paired.csv"), "TinyTrain − None (meta)")
-        cells.append(f"{short} 0" if r["mean"] == 0 and r["ci95"] == 0 else f"{short} {_pm(r)}")
-    lr = _table("adapt/mcunet-5fps/summary.csv")
-    lr = lr[(lr.method == "TinyTrain") & (lr.checkpoint == "meta") & (lr.domain != "average")].lr.unique()
-    assert len(lr) == 1
-    cells[0] += f" at LR {lr[0]:.0e}".replace("e-0", "e-")
-    return "TinyTrain − None (meta): " + ", ".join(cells)
+def _claim(part: str, model: str = "mcunet-5fps") -> pd.Series:
+    t = _table("report/claims.csv")
+    return t[(t.part == part) & (t.model == model)].iloc[0]
 
 
-def _readme_ablation_spread() -> str:
-    t = _table("ablations/paired.csv")
-    t = t[(t.domain == "average") & ~t.comparison.str.endswith("TinyTrain (02)")]
-    return f"every difference there is within ±{t['mean'].abs().max():.1f} points"
+def _readme_headline() -> str:
+    r = _claim("accuracy, the paper's configuration")
+    assert r.verdict == "holds", r.verdict
+    return f"TinyTrain (meta) beats FullTrain (imagenet) by {_pm(r)} points (paper {r.paper:+.1f})"
 
 
-def _readme_determinism() -> str:
-    r = _avg(_table("ablations/paired.csv"), "fisher @ 100 KiB − TinyTrain (02)")
-    return f"equals 02's TinyTrain, {r['mean']:.2f} ± {r['ci95']:.2f}"
+def _readme_one_domain() -> str:
+    label = "TinyTrain (meta) − FullTrain (imagenet): the paper's configuration"
+    per = _table("adapt/mcunet-5fps/paired.csv")
+    per = per[(per.comparison == label) & (per.domain != "average")].set_index("domain")
+    top = per["mean"].idxmax()
+    loo = _table("adapt/mcunet-5fps/leave_one_out.csv")
+    r = loo[(loo.comparison == label) & (loo.left_out == top)].iloc[0]
+    assert r["mean"] - r.ci95 <= 0, "the headline no longer rests on one domain"
+    return f"{top} gives {_pm(per.loc[top])}, and with {top} left out the difference is {_pm(r)}"
 
 
-def _readme_gain_over_none() -> str:
-    clear, unclear = [], []
-    for m in MODELS:
-        r = _avg(_table(f"adapt/{m}/paired.csv"), "TinyTrain − None (imagenet)")
-        (clear if r["mean"] - r["ci95"] > 0 else unclear).append(m)
-        for method in ("FullTrain", "SparseUpdate"):
-            r = _avg(_table(f"adapt/{m}/paired.csv"), f"{method} − None (imagenet)")
-            assert r["mean"] - r["ci95"] > 0, f"{method} − None (imagenet) on {m} no longer clearly above 0"
-    assert clear and unclear
-    return f"TinyTrain only on {' and '.join(clear)} (its CI includes 0 on {' and '.join(unclear)}"
+def _readme_same_checkpoint() -> str:
+    m, i = _claim("accuracy, both from meta"), _claim("accuracy, both from imagenet")
+    return (f"(meta: {_pm(m)}, {m.verdict} {m.paper:+.1f}; imagenet: {_pm(i)}, FullTrain ahead, as in the "
+            f"paper's own ablation, {i.paper:+.1f})").replace(f"{m.verdict} {m.paper:+.1f}",
+                                                               f"{m.verdict}" if m.verdict != "smaller than the paper's"
+                                                               else f"smaller than the paper's {m.paper:+.1f}")
 
 
-def _readme_search_memory() -> str:
-    t = _table("ablations/pareto.csv")
-    t = t[t.arm.str.startswith("SparseUpdate @")].set_index("memory_kib_budget").backward_kib
-    return (f"spend {t[60.0]:.1f} KiB at the 60 and 100 KiB budgets and {t[160.0]:.0f} KiB (all biases) at 160 KiB"
-            if t[60.0] == t[100.0] else "budgets differ")
+def _readme_vs_sparse_update() -> str:
+    t = _table("report/claims.csv")
+    rows = t[t.claim.str.startswith("(b)") & (t.model == "mcunet-5fps") & t.part.str.startswith("accuracy, both")]
+    m = rows[rows.part.str.endswith("meta")].iloc[0]
+    i = rows[rows.part.str.endswith("imagenet")].iloc[0]
+    assert m.verdict == i.verdict == "does not hold"
+    return f"(meta {_pm(m)}, imagenet {_pm(i)}: does not hold)"
 
 
-def _readme_mde() -> str:
-    t = _table("report/claims.csv").mde80.dropna()
-    return f"({t.min():.1f} to {t.max():.0f} points here"
+def _readme_meta_seeds() -> str:
+    r = _claim("TinyTrain: meta > imagenet")
+    seeds = _table("ablations/meta_seeds.csv")
+    sd = seeds[(seeds.method == "TinyTrain") & (seeds.seed.astype(str) == "all")].iloc[0]
+    return (f"Meta-training helps TinyTrain by {r['mean']:+.1f} points, ± {r.ci95:.1f} once the spread between "
+            f"{int(sd.n_seeds)} meta-training seeds (SD {sd.seed_sd:.2f}) is folded into the CI ({r.verdict})")
 
 
-def _readme_paired_tasks() -> str:
+def _readme_channels() -> str:
+    t = _table("report/claims.csv")
+    t = t[t.claim.str.startswith("(c)") & (t.model == "mcunet-5fps")]
+    return (f"every channel comparison within ±{t['mean'].abs().max():.1f} points, CIs ±{t.ci95.min():.1f} to "
+            f"±{t.ci95.max():.1f}, {(t.verdict == 'smaller than the paper' + chr(39) + 's').sum()} of {len(t)}")
+
+
+def _readme_static() -> str:
+    return f"frozen ({_pm(_claim('dynamic > static (meta)'))})"
+
+
+def _readme_cost_ratios() -> str:
+    mem, macs = _claim("backward memory"), _claim("backward MACs")
+    return (f"costs {mem['mean']:.1f}x less memory and {macs['mean']:.1f}x fewer MACs than FullTrain's "
+            f"({mem.verdict}; the paper's memory ratio, {mem.paper:.0f}x")
+
+
+def _readme_matched_memory() -> str:
     t = _table("adapt/mcunet-5fps/summary.csv")
-    ep = profiles.settings("default", "adapt")["episodes"]
-    return f"{ep} test episodes per domain: {int(t[t.domain == 'average'].tasks.max())} paired tasks per arm"
+    t = t[t.domain == "average"].set_index(["method", "checkpoint"])
+    su, tt = t.loc[("SparseUpdate", "meta")], t.loc[[("TinyTrain", "meta"), ("TinyTrain", "imagenet")]]
+    return (f"{su.backward_kib:.1f} KiB, against TinyTrain's {tt.backward_kib.min():.0f}-{tt.backward_kib.max():.0f} KiB; "
+            f"it spends {su.backward_mmacs:.1f} M backward MACs against TinyTrain's {tt.backward_mmacs.max():.1f} M")
+
+
+def _readme_fulltrain_gain() -> str:
+    r = _claim("FullTrain: meta > imagenet")  # noqa: F841 (the row exists)
+    p = _avg(_table("adapt/mcunet-5fps/paired.csv"), "FullTrain − None (imagenet)")
+    sw = _table("adapt/mcunet-5fps/size_sweep.csv").groupby("support_cap").gain.mean()
+    return (f"FullTrain − None (imagenet) is {_pm(p)}, short of the +8 the task-size question asked for; "
+            f"the size sweep of notebook 02 (FullTrain at LR 1e-3 on cjk and signs, "
+            f"{int(_table('adapt/mcunet-5fps/size_sweep.csv').groupby('support_cap').size().iloc[0])} tasks per "
+            f"support cap) measured mean gains of " + ", ".join(f"{g:+.1f}" for g in sw.iloc[:-1])
+            + f" and {sw.iloc[-1]:+.1f} points at support caps of "
+            + ", ".join(str(int(c)) for c in sw.index[:-1]) + f" and {int(sw.index[-1])} images")
+
+
+def _readme_run_time() -> str:
+    run = json.loads((RESULTS / "run.json").read_text())
+    st = run["stages"]
+    return "notebooks " + ", ".join(f"{k[:2]} {st[k]['seconds']:.0f} s" for k in sorted(st))
 
 
 def _readme_paper_gain() -> str:
@@ -216,8 +253,8 @@ def _nb02_budget_sweep() -> str:
     t = _table("adapt/mcunet-5fps/budget_sweep.csv")
     kib, macs = profiles.budgets("mcunet-5fps")
     r = t[(t.memory_kib == kib) & (t.compute_macs == macs)].iloc[0]
-    return (f"memory is spent to {100 * r.memory_util:.0f}% and compute to {100 * r.compute_util:.0f}% "
-            f"on average (both bind)")
+    assert r.memory_util >= 0.9 and r.compute_util >= 0.9 and r.binds == "both", r
+    return "memory and compute are both spent to at least 90% of the budget on average (both bind"
 
 
 def _nb03_paper_channels() -> str:
@@ -232,13 +269,17 @@ def _nb03_paper_channels() -> str:
 
 # (where, phrase or a function of the committed tables returning it)
 CHECKED = [
-    ("README.md", _readme_meta_gain),
-    ("README.md", _readme_ablation_spread),
-    ("README.md", _readme_determinism),
-    ("README.md", _readme_gain_over_none),
-    ("README.md", _readme_search_memory),
-    ("README.md", _readme_mde),
-    ("README.md", _readme_paired_tasks),
+    ("README.md", _readme_headline),
+    ("README.md", _readme_one_domain),
+    ("README.md", _readme_same_checkpoint),
+    ("README.md", _readme_vs_sparse_update),
+    ("README.md", _readme_meta_seeds),
+    ("README.md", _readme_channels),
+    ("README.md", _readme_static),
+    ("README.md", _readme_cost_ratios),
+    ("README.md", _readme_matched_memory),
+    ("README.md", _readme_fulltrain_gain),
+    ("README.md", _readme_run_time),
     ("README.md", _readme_paper_gain),
     ("02_adapt.ipynb", _nb02_budget_sweep),
     ("03_ablations.ipynb", _nb03_paper_channels),
@@ -268,11 +309,15 @@ def registered(where: str) -> list[str]:
 # ---------------------------------------------------------------- tests
 
 def test_the_default_run_ran_the_profiles_task_counts():
-    """The profile, the committed per-domain task counts and the prose agree (3 per domain)."""
+    """The profile (its run-wide episodes and each plan's `power`) and the committed per-domain
+    task counts agree: 8 per domain for mcunet's claim arms, 3 for every other arm."""
     ep = profiles.settings("default", "adapt")["episodes"]
     for m in MODELS:
+        power = profiles.settings("default", "adapt")["models"][m].get("power") or {}
         t = _table(f"adapt/{m}/summary.csv")
-        assert set(t[t.domain != "average"].tasks) == {ep}, m
+        t = t[t.domain != "average"]
+        for method, g in t.groupby("method"):
+            assert set(g.tasks) == {power.get(method, {}).get("episodes", ep)}, (m, method)
 
 
 TASKS_PER_DOMAIN = re.compile(r"\b(\d+) (validation |test )?(?:tasks?|episodes?)(?: each)? (?:per|each|a) domain\b")
