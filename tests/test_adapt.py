@@ -214,3 +214,12 @@ def test_the_predicted_ci_before_a_run_is_the_formulas_for_the_planned_tasks_and
     sd = float(np.sqrt(np.mean([np.var(v, ddof=1) for v in diffs.values()])))
     assert got.sd_reference == pytest.approx(sd)
     assert got.ci95_predicted == pytest.approx(stratified_ci_for(sd, 12, 2))
+
+
+def test_a_run_with_no_trainable_arm_skips_validation_instead_of_failing(sandbox):
+    """Several LRs but only None (which trains nothing): no validation jobs, the test rows run."""
+    tmp, calls = sandbox
+    cfg = adapt.AdaptConfig(profile="smoke", domains=["fixture_a"], methods=["None"], episodes=1,
+                            lrs=(1e-4, 1e-3), checkpoints=("imagenet",))
+    rows = adapt.run(cfg, progress=False)
+    assert len(rows) == 1 and not len(adapt.rows_of_run(cfg, "val"))

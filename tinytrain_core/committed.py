@@ -56,8 +56,8 @@ def refresh_committed(root: Path | None = None) -> None:
         out = Path(tempfile.mkdtemp()) / nb.name
         pm.execute_notebook(str(nb), str(out), kernel_name=KERNEL, cwd=str(root / "notebooks"),
                             progress_bar=False)
-        raw = json.loads(out.read_text())
-        text = json.dumps(clean_outputs(raw), indent=1, ensure_ascii=False)
-        nb.write_text(text + ("\n" if nb.read_text().endswith("\n") else ""))
+        clean_file(out)
+        text = out.read_text()       # the committed file keeps its own last newline (or none)
+        nb.write_text(text if nb.read_text().endswith("\n") else text.rstrip("\n"))
         shutil.rmtree(out.parent)
         print(f"{nb.name}: executed with its smoke parameters in {time.time() - t0:.0f} s, outputs cleaned")

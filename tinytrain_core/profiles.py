@@ -9,8 +9,8 @@
 Sections: `data` (sampler caps of the evaluation episodes, classes/images each builder keeps),
 `frozen` (notebook 00's frozen-feature check), `meta` (notebook 01's meta-training and
 before/after table), `adapt` (notebook 02's tasks; `models`: which methods run from which
-checkpoints on each backbone, and `power`: per-method episode counts and LR scope; `engine`, `shards`, `batch_tasks`: how the run is executed,
-`shards.py`, `batched.py`), `ablations` (notebook 03), `costs` (notebook 04's measured steps).
+checkpoints on each backbone, and `power`: per-method episode counts and LR scope; `engine`,
+`shards`, `batch_tasks`: how the run is executed, `shards.py`, `batched.py`), `ablations` (notebook 03), `costs` (notebook 04's measured steps).
 A rerun with unchanged values reuses checkpoints and rows: changing a value here retrains.
 """
 from __future__ import annotations
@@ -102,8 +102,9 @@ CLAIM_POWER = dict(episodes=8, val_episodes=5, lr_scope="domain")
 # 30 per class (each adapted model scored on more of its classes' images: per-task SD 5.5 -> 3.9
 # measured; scoring is forward passes only). FullTrain-like schemes train by plain autograd
 # (`full_autograd`, 1.3-1.6x faster, tests/test_dense.py); SparseUpdate runs the released scheme
-# nearest TinyTrain's memory budget (`sparse_update="nearest"`: 99kb on mcunet, 99.8 KiB). sparse_search: SparseUpdate's contribution analysis (2
-# base-domain validation tasks, 20 steps, the pointwise convs of the network's second half).
+# nearest TinyTrain's memory budget (`sparse_update="nearest"`: 99kb on mcunet, 99.8 KiB).
+# sparse_search: SparseUpdate's contribution analysis, for sparse_update="search" (2 base-domain
+# validation tasks, 20 steps, the pointwise convs of the network's second half).
 # ablations (notebook 03): mcunet-5fps from `meta`, the first 4 test episodes per domain (the
 # same tasks as 02; 36 paired tasks: the channel comparisons had +-0.8 at 27), TinyTrain's /
 # SparseUpdate's LR as 02 chose it, memory budgets in KiB; `meta_seeds`: 01's meta-training of

@@ -20,8 +20,9 @@ the LR per domain from 5 validation episodes.
 SparseUpdate runs at TinyTrain's memory budget (`sparse_update`, the profile's): "nearest" is the
 released scheme whose memory is nearest the budget (default); "search" the scheme our
 reconstruction of its offline search finds at the budget (smoke, paper), from a contribution
-analysis on the base domain's validation episodes per checkpoint (`sparse_gains`, the profile's `sparse_search` settings), kept in
-`results/<profile>/adapt/<model>/sparse_search/<checkpoint>.csv` under a key of its inputs.
+analysis on the base domain's validation episodes per checkpoint (`sparse_gains`, the profile's
+`sparse_search` settings), kept in `results/<profile>/adapt/<model>/sparse_search/<checkpoint>.csv`
+under a key of its inputs.
 
 Engines (`engine`): one process per domain ("processes", `workers` of them), or the same run cut
 into idempotent shards run in this process ("local") or on Ray ("ray"; `shards.py`). With

@@ -114,6 +114,15 @@ class AdaptConfig:
     def lr_scope_of(self, method) -> str:
         return self._own(method, "lr_scope")
 
+    def episodes_in(self, split: str, method) -> int:
+        """`method`'s episodes per domain of `split` ("val": `val_episodes_of`, else `episodes_of`)."""
+        return self.val_episodes_of(method) if split == "val" else self.episodes_of(method)
+
+    def most_episodes(self, split: str, arms=None) -> int:
+        """How many episodes of `split` a domain samples for `arms` (default: the run's): the most
+        any of their methods runs; 0 without arms."""
+        return max((self.episodes_in(split, m) for m, _ in (self.arms() if arms is None else arms)), default=0)
+
     def out_dir(self) -> Path:
         return taskrows.out_dir(self.profile, self.model, self.variant)
 

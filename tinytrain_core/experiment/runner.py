@@ -42,11 +42,11 @@ class DomainRun:
         `lrs`, a test row at the LR `lr_of` gives (validation's choice in `chosen`); an arm takes
         the first `episodes_of` / `val_episodes_of` its method of `episodes`."""
         cfg = self.cfg
+        mine = [(ep, a) for ep in episodes for a in arms if ep.index < cfg.episodes_in(split, a[0])]
         if split == "val":
-            return [(ep, a, lr) for ep in episodes for a in arms for lr in cfg.lrs
-                    if ep.index < cfg.val_episodes_of(a[0]) and ("val", ep.index, *a, lr) not in self.done]
-        return [(ep, a, lr_of(cfg, self.domain, a, chosen)) for ep in episodes for a in arms
-                if ep.index < cfg.episodes_of(a[0]) and ("test", ep.index, *a, None) not in self.done]
+            return [(ep, a, lr) for ep, a in mine for lr in cfg.lrs if ("val", ep.index, *a, lr) not in self.done]
+        return [(ep, a, lr_of(cfg, self.domain, a, chosen)) for ep, a in mine
+                if ("test", ep.index, *a, None) not in self.done]
 
     def write(self, out, ep, split: str, arm: tuple, lr: float, result: dict):
         row = dict(split=split, domain=self.domain, episode=ep.index, ways=ep.n_way, shots=len(ep.support),
@@ -116,11 +116,8 @@ def _domain_work(cfg: AdaptConfig, domain: str, split: str, chosen: dict, progre
     if split == "val" and not has_validation(cfg, domain):
         print(f"{domain}: no validation classes; its LR is the pooled choice of the other domains")
         return domain
-    if split == "val":
-        arms = [a for a in cfg.arms() if method_registry.get(a[0]).trains]
-        jobs = dom.todo("val", dom.episodes("val", max(cfg.val_episodes_of(a[0]) for a in arms)), arms, chosen)
-    else:
-        jobs = dom.todo("test", dom.episodes("test", max(cfg.episodes_of(a[0]) for a in cfg.arms())), cfg.arms(), chosen)
+    arms = [a for a in cfg.arms() if split == "test" or method_registry.get(a[0]).trains]
+    jobs = dom.todo(split, dom.episodes(split, cfg.most_episodes(split, arms)), arms, chosen)
     dom.run(split, jobs, progress)
     return domain
 
@@ -143,6 +140,6 @@ def rows_of_run(cfg: AdaptConfig, split: str = "test") -> pd.DataFrame:
     episodes); the files may hold more (other arms, more episodes from an earlier run)."""
     cfg = cfg.resolved()
     rows = taskrows.load_rows(cfg.profile, cfg.model, cfg.domains, split=split, variant=cfg.variant)
-    n = rows.method.map(cfg.val_episodes_of if split == "val" else cfg.episodes_of)
+    n = rows.method.map(lambda m: cfg.episodes_in(split, m))
     mine = pd.Series(list(zip(rows.method, rows.checkpoint)), dtype=object).isin(cfg.arms())
     return rows[mine.values & (rows.episode < n).values].reset_index(drop=True)

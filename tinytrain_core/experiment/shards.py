@@ -77,11 +77,10 @@ def plan(cfg: AdaptConfig, split: str, size: int | None = None) -> list[Shard]:
     `size` episodes (None: the profile's `shards.episodes`)."""
     cfg = cfg.resolved()
     size = size or profiles.settings(cfg.profile, "adapt")["shards"]["episodes"]
-    n = cfg.val_episodes_of if split == "val" else cfg.episodes_of
     arms = [a for a in cfg.arms() if split == "test" or method_registry.get(a[0]).trains]
     doms = [d for d in cfg.domains if split == "test" or has_validation(cfg, d)]
-    return [Shard(d, split, m, ck, s, min(s + size, n(m))) for d in doms for m, ck in arms
-            for s in range(0, n(m), size)]
+    return [Shard(d, split, m, ck, s, min(s + size, cfg.episodes_in(split, m))) for d in doms for m, ck in arms
+            for s in range(0, cfg.episodes_in(split, m), size)]
 
 
 def run_shard(cfg: AdaptConfig, shard: Shard, chosen: dict | None = None) -> str:
@@ -183,9 +182,9 @@ def run(cfg: AdaptConfig, engine: str = "local", size: int | None = None, gpus: 
     cfg = cfg.resolved()
     for d in cfg.domains:      # resume/repair every domain file, fill the episode caches (shards only read them)
         dom = DomainRun(cfg, d, Backbones(cfg), data.manifest_hash(cfg.profile))
-        dom.episodes("test", max(cfg.episodes_of(m) for m, _ in cfg.arms()))
+        dom.episodes("test", cfg.most_episodes("test"))
         if len(cfg.lrs) > 1 and has_validation(cfg, d):
-            dom.episodes("val", max(cfg.val_episodes_of(m) for m, _ in cfg.arms()))
+            dom.episodes("val", cfg.most_episodes("val"))
     all_sparse_gains(cfg, progress)
     with ray_session(num_cpus) if engine == "ray" else contextlib.nullcontext():
         if len(cfg.lrs) > 1:
